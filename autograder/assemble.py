@@ -1,0 +1,100 @@
+"""Turn a learner's notebook into the notebook the grader runs.
+
+Answer cells are taken from the learner by ``grade_id``; locked cells (set-up,
+prompts) are restored from the lesson's source; every test cell, in the
+learner's copy or not, is replaced by a probe cell that only observes. Cells the
+learner added are kept where they are. Outputs are dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import nbformat
+from nbformat import NotebookNode
+
+from .lessons import LessonNotebook
+from .runner import PROBE_KEY
+
+
+def nbgrader_meta(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def role(cell) -> str | None:
+    """'test', 'answer', 'locked' or None for an nbgrader cell of the source notebook."""
+    meta = nbgrader_meta(cell)
+    if not meta.get("grade_id"):
+        return None
+    if meta.get("grade") and not meta.get("solution"):
+        return "test"
+    if meta.get("solution"):
+        return "answer"
+    if meta.get("locked"):
+        return "locked"
+    return None
+
+
+def probe_cell(ln: LessonNotebook, test_id: str) -> NotebookNode:
+    src = (f'__import__("autograder.probe_runtime", fromlist=["emit"]).emit('
+           f'"{ln.lesson}", "{ln.framework}", "{test_id}", globals())')
+    cell = nbformat.v4.new_code_cell(src)
+    cell.metadata[PROBE_KEY] = test_id
+    return cell
+
+
+def assemble(learner: NotebookNode, source: NotebookNode, ln: LessonNotebook) -> tuple[NotebookNode, dict]:
+    """Return the runnable notebook and a map {cell index: answer grade_id} for feedback."""
+    src_cells = {nbgrader_meta(c)["grade_id"]: c for c in source.cells if role(c)}
+    out: list[NotebookNode] = []
+    placed: set[str] = set()
+
+    def add(gid: str, cell: NotebookNode) -> None:
+        placed.add(gid)
+        out.append(cell)
+
+    def add_from_source(gid: str) -> None:
+        kind = role(src_cells[gid])
+        if kind == "test":
+            add(gid, probe_cell(ln, gid))
+        elif kind == "locked":
+            add(gid, copy.deepcopy(src_cells[gid]))
+
+    for cell in learner.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        if gid in placed:
+            continue  # a duplicated graded cell: the first copy counts
+        if gid in src_cells:
+            if role(src_cells[gid]) == "answer":
+                add(gid, _clean(cell))
+            else:
+                add_from_source(gid)
+        else:
+            out.append(_clean(cell))
+
+    # Restore locked and test cells the learner deleted, after the source cell before them.
+    order = [g for g in src_cells]
+    for i, gid in enumerate(order):
+        if gid in placed or role(src_cells[gid]) == "answer":
+            continue
+        before = [g for g in order[:i] if g in placed]
+        pos = 0 if not before else 1 + max(j for j, c in enumerate(out) if nbgrader_meta(c).get("grade_id") == before[-1]
+                                                or c.metadata.get(PROBE_KEY) == before[-1])
+        add_from_source(gid)
+        out.insert(pos, out.pop())
+
+    nb = nbformat.v4.new_notebook(metadata=copy.deepcopy(source.metadata))
+    nb.cells = out
+    answers = {i: nbgrader_meta(c)["grade_id"] for i, c in enumerate(out)
+               if nbgrader_meta(c).get("grade_id") in src_cells and role(src_cells[nbgrader_meta(c)["grade_id"]]) == "answer"}
+    return nb, answers
+
+
+def _clean(cell: NotebookNode) -> NotebookNode:
+    cell = copy.deepcopy(cell)
+    if cell.get("cell_type") == "code":
+        cell.outputs = []
+        cell.execution_count = None
+    cell.metadata.pop(PROBE_KEY, None)  # a learner cannot pose as a probe
+    return cell

@@ -1,0 +1,74 @@
+"""Command line: ``python -m autograder {grade,release,course} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .lessons import FRAMEWORKS, LessonNotebook
+
+
+def _grade(args) -> int:
+    from .feedback import text_report
+    from .grade import grade_notebook
+
+    lesson = LessonNotebook(args.lesson, args.framework) if args.lesson else None
+    reports = []
+    for path in args.notebooks:  # one bad submission never stops the others: grade_notebook does not raise
+        r = grade_notebook(path, device=args.device, cell_timeout=args.cell_timeout,
+                           notebook_timeout=args.timeout, lesson=lesson)
+        print(text_report(r), flush=True)
+        reports.append(r.to_dict())
+    if args.json:
+        out = reports[0] if len(reports) == 1 else reports
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+def _release(args) -> int:
+    from .release import generate
+
+    generate(Path(args.into) if args.into else None, args.lessons or None)
+    print(f"generated {', '.join(args.lessons) or 'all lessons'} into {args.into or 'lessons/'}")
+    return 0
+
+
+def _course(args) -> int:
+    from .course import main
+
+    return main(args.device, args.lessons or None, args.json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m autograder", description="Grade the course's notebooks.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("grade", help="grade learner notebooks (each one on its own)")
+    g.add_argument("notebooks", nargs="+")
+    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    g.add_argument("--json", help="write the report(s) to this JSON file")
+    g.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
+    g.add_argument("--timeout", type=int, default=900, help="seconds per notebook (default 900)")
+    g.add_argument("--lesson", help="grade as this lesson (default: from the notebook's metadata or file name)")
+    g.add_argument("--framework", choices=FRAMEWORKS, default="pytorch")
+    g.set_defaults(run=_grade)
+
+    r = sub.add_parser("release", help="regenerate lessons/ from solutions/ (nbgrader generate_assignment)")
+    r.add_argument("lessons", nargs="*")
+    r.add_argument("--into", help="release directory (default: lessons/)")
+    r.set_defaults(run=_release)
+
+    c = sub.add_parser("course", help="run every solution, grade solutions and blank lessons, print a table")
+    c.add_argument("lessons", nargs="*")
+    c.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    c.add_argument("--json", help="also write the table to this JSON file")
+    c.set_defaults(run=_course)
+
+    args = p.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

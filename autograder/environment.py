@@ -1,0 +1,46 @@
+"""What the grading run used: library versions and the device, without importing any framework."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from importlib import metadata
+
+LIBRARIES = ("numpy", "torch", "keras", "tensorflow-cpu", "tensorflow", "scikit-learn", "nbgrader", "nbclient")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def gpu_present() -> bool:
+    return bool(shutil.which("nvidia-smi")) and os.path.exists("/dev/nvidiactl")
+
+
+def resolve_device(requested: str) -> str:
+    """'auto' -> 'cuda' when an NVIDIA GPU is visible, else 'cpu'; 'cuda' without one is an error."""
+    if requested not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, not {requested!r}")
+    if requested == "auto":
+        return "cuda" if gpu_present() else "cpu"
+    if requested == "cuda" and not gpu_present():
+        raise RuntimeError("--device cuda was asked for, but no NVIDIA GPU is visible on this machine")
+    return requested
+
+
+def kernel_env(device: str, framework: str) -> dict[str, str]:
+    """Environment for the worker and its kernel: one thread per op on CPU, quiet logs, fixed hashing."""
+    env = dict(os.environ)
+    env.update(TLKIT_DEVICE=device, MPLBACKEND="Agg", PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONUNBUFFERED="1")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    if framework == "keras" and device == "cuda":
+        env.setdefault("KERAS_BACKEND", "torch")  # the GPU machines carry torch, not TensorFlow
+    return env

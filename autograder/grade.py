@@ -1,0 +1,185 @@
+"""Grade one learner notebook: prepare, run in a worker process, judge outside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .assemble import assemble
+from .environment import kernel_env, resolve_device, versions
+from .lessons import LessonNotebook, identify
+from .rubric import NOT_ANSWERED, judge_payload, load_exercises
+
+MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+
+
+@dataclass
+class ExerciseResult:
+    id: str
+    title: str
+    points: float
+    max_points: float
+    passed: bool
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    notebook: str
+    status: str  # graded | timeout | kernel_died | invalid_notebook | unknown_lesson | grader_error
+    lesson: str | None = None
+    framework: str | None = None
+    score: float = 0.0
+    max_score: float = 0.0
+    exercises: list[ExerciseResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    device: str | None = None
+    versions: dict = field(default_factory=versions)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Rejected(Exception):
+    """The submission cannot be run at all; the message is for the learner."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise Rejected("invalid_notebook", f"The file could not be read ({err.strerror}).") from None
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise Rejected("invalid_notebook", f"The file is {len(raw) // 2**20} MiB; notebooks over "
+                                           f"{MAX_NOTEBOOK_BYTES // 2**20} MiB are not graded. Clear outputs and resubmit.")
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text)
+    except UnicodeDecodeError:
+        raise Rejected("invalid_notebook", "The file is not UTF-8 text, so it is not a Jupyter notebook.") from None
+    except json.JSONDecodeError as err:
+        raise Rejected("invalid_notebook", f"The file is not valid JSON (line {err.lineno}: {err.msg}); "
+                                           "it may be truncated or edited by hand.") from None
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        raise Rejected("invalid_notebook", "The file is JSON but not a Jupyter notebook (no cells).")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception as err:  # nbformat raises many types for malformed notebooks
+        raise Rejected("invalid_notebook", f"The notebook is malformed: {str(err).splitlines()[0][:300]}") from None
+    return nb
+
+
+def _kill_group(pid: int | None) -> None:
+    if pid:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def run_worker(nb, workdir: Path, env: dict, cell_timeout: int, notebook_timeout: int) -> tuple[list[dict], bool]:
+    """Execute ``nb`` in a worker; return its events and whether the whole-notebook timeout struck."""
+    nb_path, events_path = workdir / "submission.ipynb", workdir / "events.jsonl"
+    nbformat.write(nb, nb_path)
+    cmd = [sys.executable, "-m", "autograder.runner", str(nb_path), str(events_path), "--cell-timeout", str(cell_timeout)]
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    timed_out = False
+    try:
+        proc.wait(timeout=notebook_timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    events = read_events(events_path)
+    kernel_pid = next((e.get("kernel_pid") for e in events if e.get("event") == "start"), None)
+    _kill_group(kernel_pid)  # the kernel runs in its own session: end it and whatever it started
+    _kill_group(proc.pid)
+    proc.wait()
+    return events, timed_out
+
+
+def read_events(path: Path) -> list[dict]:
+    events = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut short by a kill
+    return events
+
+
+def grade_notebook(path: str | Path, device: str = "auto", cell_timeout: int = 120, notebook_timeout: int = 900,
+                   lesson: LessonNotebook | None = None) -> Report:
+    path = Path(path)
+    start = time.perf_counter()
+    report = Report(notebook=str(path), status="graded")
+    try:
+        report.device = resolve_device(device)
+        nb = read_notebook(path)
+        ln = lesson or identify(nb.metadata, path.name)
+        if ln is None or not ln.solution.exists():
+            raise Rejected("unknown_lesson", f"This notebook belongs to no lesson of the course "
+                                             f"({'unrecognised name ' + path.name if ln is None else ln.stem}).")
+        report.lesson, report.framework = ln.lesson, ln.framework
+        exercises = load_exercises(ln.lesson)
+        report.max_score = sum(e.points for e in exercises)
+        runnable, answers = assemble(nb, nbformat.read(ln.solution, as_version=4), ln)
+        with tempfile.TemporaryDirectory(prefix="tlgrade-") as tmp:
+            events, timed_out = run_worker(runnable, Path(tmp), kernel_env(report.device, ln.framework),
+                                           cell_timeout, notebook_timeout)
+        judge(report, exercises, events, answers, timed_out, notebook_timeout)
+    except Rejected as err:
+        report.status = err.status
+        report.notes.append(str(err))
+    except RuntimeError as err:  # e.g. --device cuda without a GPU: the instructor's problem, not the learner's
+        report.status = "grader_error"
+        report.notes.append(str(err))
+    report.seconds = round(time.perf_counter() - start, 2)
+    return report
+
+
+def judge(report: Report, exercises, events: list[dict], answers: dict[int, str], timed_out: bool, limit: int) -> None:
+    payloads = {e["test_id"]: e["payload"] for e in events if e.get("event") == "observation"}
+    errors = {answers[e["index"]]: f'{e.get("ename")}: {e.get("evalue")}'.rstrip(": ")
+              for e in events if e.get("event") == "cell" and e.get("status") == "error" and e.get("index") in answers}
+    end = next((e for e in reversed(events) if e.get("event") in ("done", "dead_kernel", "runner_error")), None)
+    if timed_out:
+        report.status = "timeout"
+        report.notes.append(f"The notebook did not finish within {limit} s and was stopped; "
+                            "checks that had not run yet score 0. Look for a loop that never ends.")
+    elif end is None or end["event"] == "dead_kernel":
+        report.status = "kernel_died"
+        report.notes.append("The Python kernel died while running your notebook (a crash, os._exit, or running out "
+                            "of memory); checks that had not run yet score 0.")
+    elif end["event"] == "runner_error":
+        report.status = "grader_error"
+        report.notes.append(f"The notebook could not be run: {end.get('message')}")
+    for ex in exercises:
+        error = errors.get(ex.answer_id, "")
+        if error.startswith("NotImplementedError"):
+            messages = [NOT_ANSWERED]
+        elif ex.test_id in payloads:
+            messages = judge_payload(ex, payloads[ex.test_id])
+            if messages and error:
+                messages.append(f"Your answer cell raised {error}")
+        else:
+            messages = ["This check never ran (see the notes above)."]
+        passed = not messages
+        report.exercises.append(ExerciseResult(ex.answer_id, ex.title, ex.points if passed else 0.0, ex.points,
+                                               passed, messages))
+    report.score = sum(r.points for r in report.exercises)

@@ -1,0 +1,62 @@
+"""Which lessons exist, and which lesson and framework a notebook belongs to."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tlkit.paths import REPO_ROOT
+
+SOLUTIONS = REPO_ROOT / "solutions"
+LESSONS = REPO_ROOT / "lessons"
+FRAMEWORKS = ("pytorch", "keras")
+_NAME = re.compile(r"^(?P<lesson>\d\d_[a-z0-9_]+?)_(?P<framework>pytorch|keras)$")
+
+
+@dataclass(frozen=True)
+class LessonNotebook:
+    lesson: str  # e.g. "01_ml_basics"
+    framework: str  # "pytorch" or "keras"
+
+    @property
+    def stem(self) -> str:
+        return f"{self.lesson}_{self.framework}"
+
+    @property
+    def solution(self) -> Path:
+        return SOLUTIONS / self.lesson / f"{self.stem}.ipynb"
+
+    @property
+    def release(self) -> Path:
+        return LESSONS / self.lesson / f"{self.stem}.ipynb"
+
+    @property
+    def rubric_module(self) -> str:
+        return f"autograder.rubrics.l{self.lesson}"
+
+    @property
+    def probe_module(self) -> str:
+        return f"autograder.probes.l{self.lesson}"
+
+
+def all_lesson_notebooks() -> list[LessonNotebook]:
+    found = []
+    for path in sorted(SOLUTIONS.glob("*/*.ipynb")):
+        m = _NAME.match(path.stem)
+        if m and m["lesson"] == path.parent.name:
+            found.append(LessonNotebook(m["lesson"], m["framework"]))
+    return found
+
+
+def parse_stem(stem: str) -> LessonNotebook | None:
+    m = _NAME.match(stem)
+    return LessonNotebook(m["lesson"], m["framework"]) if m else None
+
+
+def identify(nb_metadata: dict, filename: str) -> LessonNotebook | None:
+    """The notebook's lesson: from its ``tlcourse`` metadata, else from its file name."""
+    meta = nb_metadata.get("tlcourse") if isinstance(nb_metadata, dict) else None
+    if isinstance(meta, dict) and isinstance(meta.get("lesson"), str) and meta.get("framework") in FRAMEWORKS:
+        return LessonNotebook(meta["lesson"], meta["framework"])
+    return parse_stem(Path(filename).stem)

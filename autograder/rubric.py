@@ -1,0 +1,56 @@
+"""Exercises and the judging helpers their rubrics share.
+
+A lesson's rubric module (``autograder.rubrics.l<lesson>``) lists ``EXERCISES``.
+Each exercise names the nbgrader test cell it stands for (``test_id``), the answer
+cell it grades (``answer_id``), its points, and a ``judge`` that turns the probe's
+observation into failure messages for the learner (an empty list means: passed).
+Messages say what was wrong, never how the check is written.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+
+NOT_ANSWERED = "Not answered yet: replace `raise NotImplementedError()` with your code."
+
+
+@dataclass(frozen=True)
+class Exercise:
+    test_id: str
+    answer_id: str
+    title: str
+    points: float
+    judge: Callable[[dict], list[str]]
+
+
+def load_exercises(lesson: str) -> list[Exercise]:
+    return list(importlib.import_module(f"autograder.rubrics.l{lesson}").EXERCISES)
+
+
+def judge_payload(exercise: Exercise, payload: dict) -> list[str]:
+    """Failure messages for one probe payload (``{"ok": bool, "observation"|"error": ...}``)."""
+    if not payload.get("ok"):
+        err = payload.get("error", {})
+        kind, message = err.get("type", "Error"), err.get("message", "")
+        if kind == "Missing":
+            return [message]
+        if kind == "NotImplementedError":
+            return [NOT_ANSWERED]
+        if kind == "TooLarge":
+            return ["The value your code produced was far larger than expected."]
+        return [f"Your code raised {kind}: {message}".rstrip(": ")]
+    try:
+        return exercise.judge(payload.get("observation") or {})
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        # The observation had an unexpected form (e.g. a wrong return type the probe passed through).
+        return [f"Your answer had an unexpected form ({type(err).__name__}); check what your code returns."]
+
+
+def close(a, b, tol: float = 1e-6) -> bool:
+    try:
+        return abs(float(a) - float(b)) <= tol
+    except (TypeError, ValueError):
+        return False

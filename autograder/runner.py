@@ -1,0 +1,114 @@
+"""Worker: execute one prepared notebook in a fresh kernel and stream what happened.
+
+    python -m autograder.runner NOTEBOOK EVENTS.jsonl --cell-timeout S
+
+It runs no judging: it writes one JSON line per event (kernel started, each cell's
+status, each probe's observation), flushed at once, so the grading process keeps
+everything observed before a timeout or a dead kernel. Outputs of learner cells
+are dropped as soon as each cell finishes, to keep this process small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+
+from .probe_runtime import MIME
+
+PROBE_KEY = "tlcourse_probe"  # cell metadata key marking the cells the grader inserted
+
+
+class EventLog:
+    def __init__(self, path: str):
+        self._f = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+
+    def write(self, **event) -> None:
+        self._f.write(json.dumps(event) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _short(text: str, limit: int = 500) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def cell_event(cell, index: int, reply: dict) -> dict:
+    content = (reply or {}).get("content", {})
+    event = {"event": "cell", "index": index, "status": content.get("status", "unknown")}
+    if event["status"] == "error":
+        event["ename"] = _short(content.get("ename", ""), 100)
+        event["evalue"] = _short(content.get("evalue", ""))
+    return event
+
+
+def observations(cell) -> list[dict]:
+    found = []
+    for out in cell.get("outputs", []):
+        data = out.get("data", {}) if out.get("output_type") in ("display_data", "execute_result") else {}
+        if MIME in data:
+            found.append(data[MIME])
+    return found
+
+
+def run(nb_path: str, events_path: str, cell_timeout: int, startup_timeout: int = 120) -> int:
+    log = EventLog(events_path)
+    nb = nbformat.read(nb_path, as_version=4)
+
+    def on_executed(cell, cell_index, execute_reply):
+        log.write(**cell_event(cell, cell_index, execute_reply))
+        probe = cell.get("metadata", {}).get(PROBE_KEY)
+        if probe:
+            obs = observations(cell)
+            payload = obs[-1] if obs else {"ok": False, "error": {"type": "NoObservation", "message": "no output"}}
+            log.write(event="observation", test_id=probe, payload=payload)
+        cell.outputs = []
+
+    client = NotebookClient(
+        nb,
+        timeout=cell_timeout,
+        startup_timeout=startup_timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        error_on_timeout={"ename": "CellTimeout", "evalue": f"the cell ran longer than {cell_timeout} s",
+                          "traceback": []},
+        on_cell_executed=on_executed,
+        record_timing=False,
+    )
+    try:
+        with client.setup_kernel():
+            provisioner = getattr(client.km, "provisioner", None)
+            pid = getattr(getattr(provisioner, "process", None), "pid", None)
+            log.write(event="start", kernel_pid=pid)
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type == "code":
+                    client.execute_cell(cell, index)
+        log.write(event="done")
+    except DeadKernelError as err:
+        log.write(event="dead_kernel", message=_short(err))
+    except Exception as err:  # the kernel could not start, or nbclient failed: say so, never a traceback
+        log.write(event="runner_error", message=_short(f"{type(err).__name__}: {err}"))
+    finally:
+        log.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Run one prepared notebook and stream events (internal).")
+    p.add_argument("notebook")
+    p.add_argument("events")
+    p.add_argument("--cell-timeout", type=int, default=120)
+    a = p.parse_args(argv)
+    return run(a.notebook, a.events, a.cell_timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

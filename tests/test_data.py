@@ -1,0 +1,81 @@
+"""Offline data: built deterministically, checked against the manifest, clear errors when broken."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from tlkit import build_data
+from tlkit.data import DATASETS, DataError, array_digest, dataset_path, load_dataset, read_manifest
+
+
+def test_manifest_lists_every_dataset_and_split():
+    manifest = read_manifest()
+    assert set(manifest) == set(DATASETS)
+    for name in DATASETS:
+        assert set(manifest[name]) == {"public", "holdout"}
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_built_files_match_manifest(name):
+    for split in ("public", "holdout"):
+        ds = load_dataset(name, split)  # raises DataError on any mismatch
+        assert len(ds.x) == len(ds.y) > 0
+        assert ds.y.min() >= 0 and ds.y.max() < len(ds.classes)
+        assert ds.x.dtype == np.uint8
+
+
+def test_holdout_is_disjoint_from_public_rows():
+    pub, hold = load_dataset("mnist5k"), load_dataset("mnist5k", "holdout")
+    seen = {row.tobytes() for row in pub.x}
+    assert sum(row.tobytes() in seen for row in hold.x) == 0
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist5k", "mnistm5k"])
+def test_build_is_deterministic(name):
+    a, b = build_data.build_one(name), build_data.build_one(name)
+    for split in ("public", "holdout"):
+        for key in ("x", "y"):
+            assert array_digest(a[split][key]) == array_digest(b[split][key])
+            assert array_digest(a[split][key]) == read_manifest()[name][split][key]["sha256"]
+
+
+def test_mnistm_is_a_colour_shift_of_mnist():
+    m, mm = load_dataset("mnist5k"), load_dataset("mnistm5k")
+    assert mm.x.shape == m.x.shape + (3,)
+    assert np.array_equal(m.y, mm.y)
+    assert mm.x.std(axis=(1, 2)).mean() > 10  # colour channels differ: real backgrounds, not grey copies
+
+
+@pytest.fixture
+def data_copy(tmp_path, monkeypatch):
+    src = dataset_path("digits").parent
+    shutil.copytree(src, tmp_path / "data")
+    monkeypatch.setenv("TLKIT_DATA", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def test_missing_file_names_the_file_and_the_fix(data_copy):
+    (data_copy / "digits.npz").unlink()
+    with pytest.raises(DataError, match=r"digits\.npz is missing.*make data"):
+        load_dataset("digits")
+
+
+def test_corrupt_file_names_the_file_and_the_fix(data_copy):
+    (data_copy / "digits.npz").write_bytes(b"not a zip file")
+    with pytest.raises(DataError, match=r"digits\.npz is unreadable.*make data"):
+        load_dataset("digits")
+
+
+def test_tampered_array_fails_the_checksum(data_copy):
+    ds = load_dataset("digits")
+    y = ds.y.copy()
+    y[0] = (y[0] + 1) % 10
+    np.savez_compressed(data_copy / "digits.npz", x=ds.x, y=y)
+    with pytest.raises(DataError, match=r"does not match the manifest.*'y'.*make data"):
+        load_dataset("digits")
+
+
+def test_unknown_dataset_lists_the_known_ones():
+    with pytest.raises(KeyError, match="mnist5k"):
+        load_dataset("cifar10")

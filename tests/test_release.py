@@ -1,0 +1,80 @@
+"""lessons/ is generated from solutions/ and leaks nothing; the twins match exercise for exercise."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import nbformat
+import pytest
+from conftest import LESSON_NOTEBOOKS
+
+from autograder.assemble import nbgrader_meta, role
+from autograder.lessons import FRAMEWORKS, LESSONS, SOLUTIONS
+from autograder.release import generate, lesson_ids
+from autograder.rubric import load_exercises
+
+BLOCK = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
+
+
+def graded_cells(path):
+    nb = nbformat.read(path, as_version=4)
+    return [(nbgrader_meta(c)["grade_id"], role(c), nbgrader_meta(c).get("points")) for c in nb.cells if role(c)]
+
+
+def test_committed_lessons_are_exactly_what_generation_gives(tmp_path):
+    generate(into=tmp_path)
+    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.ipynb"))
+    committed = sorted(p.relative_to(LESSONS) for p in LESSONS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    assert fresh == committed, "run `make lessons` and commit lessons/"
+    for rel in fresh:
+        assert json.loads((tmp_path / rel).read_text()) == json.loads((LESSONS / rel).read_text()), \
+            f"lessons/{rel} is stale: run `make lessons` and commit it"
+
+
+def test_no_solution_or_hidden_test_reaches_lessons():
+    secret_lines = set()
+    for path in SOLUTIONS.rglob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for _, body in BLOCK.findall(cell.source):
+                secret_lines |= {line.strip() for line in body.splitlines()
+                                 if len(line.strip()) >= 12 and not line.strip().startswith("#")}
+    assert secret_lines, "the solutions should contain solution code"
+    for path in LESSONS.rglob("*.ipynb"):
+        text = path.read_text()
+        assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text, path
+        lines = {line.strip() for c in nbformat.read(path, as_version=4).cells for line in c.source.splitlines()}
+        leaked = sorted(secret_lines & lines)
+        assert not leaked, f"{path}: solution or hidden-test code leaked: {leaked[:3]}"
+
+
+def test_lessons_have_no_outputs_and_keep_nbgrader_metadata():
+    for path in LESSONS.rglob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path
+        assert any(role(c) == "test" for c in nb.cells), f"{path}: nbgrader metadata lost"
+        assert nb.metadata["tlcourse"]["lesson"] == path.parent.name
+
+
+@pytest.mark.parametrize("lesson", lesson_ids())
+def test_both_frameworks_have_the_same_exercises_ids_and_points(lesson):
+    cells = {fw: graded_cells(SOLUTIONS / lesson / f"{lesson}_{fw}.ipynb") for fw in FRAMEWORKS}
+    assert cells["pytorch"] == cells["keras"]
+    rubric = {(e.test_id, e.points) for e in load_exercises(lesson)}
+    assert rubric == {(gid, pts) for gid, kind, pts in cells["pytorch"] if kind == "test"}
+    answers = {gid for gid, kind, _ in cells["pytorch"] if kind == "answer"}
+    assert {e.answer_id for e in load_exercises(lesson)} <= answers
+
+
+def test_every_lesson_exists_in_both_frameworks():
+    stems = {(ln.lesson, ln.framework) for ln in LESSON_NOTEBOOKS}
+    assert stems == {(lesson, fw) for lesson in lesson_ids() for fw in FRAMEWORKS}
+
+
+@pytest.mark.parametrize("ln", LESSON_NOTEBOOKS, ids=[ln.stem for ln in LESSON_NOTEBOOKS])
+def test_headings_state_the_points_the_rubric_gives(ln):
+    text = "\n".join(c.source for c in nbformat.read(ln.solution, as_version=4).cells if c.cell_type == "markdown")
+    total = sum(e.points for e in load_exercises(ln.lesson))
+    assert f"**{total:g} points**" in text
+    for ex in load_exercises(ln.lesson):
+        assert re.search(rf"\({ex.points:g} points?\)", text), f"no heading shows ({ex.points:g} points) for {ex.answer_id}"

