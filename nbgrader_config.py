@@ -9,6 +9,7 @@ c.CourseDirectory.root = str(ROOT)
 c.CourseDirectory.course_id = "transfer-learning-course"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "lessons"
+(ROOT / ".nbgrader").mkdir(exist_ok=True)
 c.CourseDirectory.db_url = f"sqlite:///{ROOT / '.nbgrader' / 'gradebook.db'}"
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

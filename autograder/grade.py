@@ -16,7 +16,7 @@ import nbformat
 
 from .assemble import assemble
 from .environment import kernel_env, resolve_device, versions
-from .lessons import LessonNotebook, identify
+from .lessons import LessonNotebook, identify, parse_stem
 from .rubric import NOT_ANSWERED, judge_payload, load_exercises
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
@@ -24,7 +24,8 @@ MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 
 @dataclass
 class ExerciseResult:
-    id: str
+    id: str  # the answer cell's grade_id
+    test_id: str  # the nbgrader test cell it stands for
     title: str
     points: float
     max_points: float
@@ -79,7 +80,7 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     try:
         nb = nbformat.reads(text, as_version=4)
         nbformat.validate(nb)
-    except Exception as err:  # nbformat raises many types for malformed notebooks
+    except Exception as err:  # noqa: BLE001  (nbformat raises many types for malformed notebooks)
         raise Rejected("invalid_notebook", f"The notebook is malformed: {str(err).splitlines()[0][:300]}") from None
     return nb
 
@@ -96,6 +97,7 @@ def run_worker(nb, workdir: Path, env: dict, cell_timeout: int, notebook_timeout
     """Execute ``nb`` in a worker; return its events and whether the whole-notebook timeout struck."""
     nb_path, events_path = workdir / "submission.ipynb", workdir / "events.jsonl"
     nbformat.write(nb, nb_path)
+    env = {**env, "JUPYTER_RUNTIME_DIR": str(workdir / "runtime")}  # kernel connection files die with workdir
     cmd = [sys.executable, "-m", "autograder.runner", str(nb_path), str(events_path), "--cell-timeout", str(cell_timeout)]
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
@@ -146,11 +148,24 @@ def grade_notebook(path: str | Path, device: str = "auto", cell_timeout: int = 1
     except Rejected as err:
         report.status = err.status
         report.notes.append(str(err))
+        zero_all(report, lesson or parse_stem(path.stem))
     except RuntimeError as err:  # e.g. --device cuda without a GPU: the instructor's problem, not the learner's
         report.status = "grader_error"
         report.notes.append(str(err))
     report.seconds = round(time.perf_counter() - start, 2)
     return report
+
+
+def zero_all(report: Report, ln: LessonNotebook | None) -> None:
+    """A submission that could not run still lists its lesson's exercises, each at 0."""
+    if report.exercises or ln is None or not ln.solution.exists():
+        return
+    report.lesson, report.framework = ln.lesson, ln.framework
+    exercises = load_exercises(ln.lesson)
+    report.max_score = sum(e.points for e in exercises)
+    report.exercises = [ExerciseResult(e.answer_id, e.test_id, e.title, 0.0, e.points, False,
+                                         ["Not graded: see the notes."])
+                        for e in exercises]
 
 
 def judge(report: Report, exercises, events: list[dict], answers: dict[int, str], timed_out: bool, limit: int) -> None:
@@ -180,6 +195,6 @@ def judge(report: Report, exercises, events: list[dict], answers: dict[int, str]
         else:
             messages = ["This check never ran (see the notes above)."]
         passed = not messages
-        report.exercises.append(ExerciseResult(ex.answer_id, ex.title, ex.points if passed else 0.0, ex.points,
+        report.exercises.append(ExerciseResult(ex.answer_id, ex.test_id, ex.title, ex.points if passed else 0.0, ex.points,
                                                passed, messages))
     report.score = sum(r.points for r in report.exercises)

@@ -32,6 +32,6 @@ def generate(into: Path | None = None, lessons: list[str] | None = None) -> None
                    f"--CourseDirectory.db_url=sqlite:///{tmp}/gradebook.db"]
             if into is not None:
                 cmd.append(f"--CourseDirectory.release_directory={into}")
-            result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, env=nbgrader_env())
+            result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, env=nbgrader_env(), check=False)
             if result.returncode != 0:
                 raise RuntimeError(f"nbgrader generate_assignment {lesson} failed:\n{result.stdout}{result.stderr}")

@@ -10,9 +10,8 @@ Messages say what was wrong, never how the check is written.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
-
 
 NOT_ANSWERED = "Not answered yet: replace `raise NotImplementedError()` with your code."
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import nbformat
@@ -84,21 +85,23 @@ def run(nb_path: str, events_path: str, cell_timeout: int, startup_timeout: int 
         record_timing=False,
     )
     try:
-        with client.setup_kernel():
-            provisioner = getattr(client.km, "provisioner", None)
-            pid = getattr(getattr(provisioner, "process", None), "pid", None)
-            log.write(event="start", kernel_pid=pid)
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type == "code":
-                    client.execute_cell(cell, index)
+        client.km = client.create_kernel_manager()
+        client.start_new_kernel()
+        client.start_new_kernel_client()
+        provisioner = getattr(client.km, "provisioner", None)
+        log.write(event="start", kernel_pid=getattr(getattr(provisioner, "process", None), "pid", None))
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, index)
         log.write(event="done")
     except DeadKernelError as err:
         log.write(event="dead_kernel", message=_short(err))
-    except Exception as err:  # the kernel could not start, or nbclient failed: say so, never a traceback
+    except Exception as err:  # noqa: BLE001  (kernel did not start or nbclient failed: report, never a traceback)
         log.write(event="runner_error", message=_short(f"{type(err).__name__}: {err}"))
     finally:
         log.close()
-    return 0
+    # No polite kernel shutdown: the grading process kills the kernel's whole process group at once.
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,11 +12,18 @@ from autograder.rubric import load_exercises
 pytestmark = pytest.mark.slow
 
 
+def by_lesson(cases, ids):
+    """Keep each lesson's gradings on one xdist worker, so the session cache serves every test of that lesson."""
+    return [pytest.param(*(c if isinstance(c, tuple) else (c,)), id=i,
+                         marks=pytest.mark.xdist_group((c[0] if isinstance(c, tuple) else c).lesson))
+            for c, i in zip(cases, ids)]
+
+
 def points(report) -> dict[str, float]:
     return {e.id: e.points for e in report.exercises}
 
 
-@pytest.mark.parametrize("ln", LESSON_NOTEBOOKS, ids=IDS)
+@pytest.mark.parametrize("ln", by_lesson(LESSON_NOTEBOOKS, IDS))
 def test_solution_earns_full_marks(graded, ln):
     report = graded(f"solution-{ln.stem}", ln.solution)
     failures = {e.id: e.messages for e in report.exercises if not e.passed}
@@ -25,7 +32,7 @@ def test_solution_earns_full_marks(graded, ln):
     assert report.score == report.max_score == sum(e.points for e in load_exercises(ln.lesson)) > 0
 
 
-@pytest.mark.parametrize("ln", LESSON_NOTEBOOKS, ids=IDS)
+@pytest.mark.parametrize("ln", by_lesson(LESSON_NOTEBOOKS, IDS))
 def test_blank_lesson_earns_zero_without_crashing(graded, ln):
     report = graded(f"blank-{ln.stem}", ln.release)
     assert report.status == "graded", report.notes
@@ -38,7 +45,7 @@ def test_blank_lesson_earns_zero_without_crashing(graded, ln):
 WRONG_CASES = [(ln, group) for ln in LESSON_NOTEBOOKS for group in GROUPS[ln.lesson]]
 
 
-@pytest.mark.parametrize("ln,group", WRONG_CASES, ids=[f"{ln.stem}-{'+'.join(g)}" for ln, g in WRONG_CASES])
+@pytest.mark.parametrize("ln,group", by_lesson(WRONG_CASES, [f"{ln.stem}-{'+'.join(g)}" for ln, g in WRONG_CASES]))
 def test_wrong_answer_loses_exactly_its_points(graded, ln, group):
     overrides = {aid: wrong_source(ln.lesson, aid, ln.framework) for aid in group}
     report = graded(f"wrong-{ln.stem}-{'+'.join(group)}", solved(ln, overrides))
@@ -49,3 +56,57 @@ def test_wrong_answer_loses_exactly_its_points(graded, ln, group):
     for ex in report.exercises:
         if ex.id in group:
             assert ex.messages and not any("Not answered" in m for m in ex.messages), ex.messages
+
+
+# --- nbgrader autograde gives the same scores -------------------------------------------------------------------
+
+def nbgrader(args: list[str], cwd):
+    import subprocess
+    import sys
+
+    from autograder.release import nbgrader_env
+
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args, "--log-level=ERROR"], cwd=cwd,
+                            capture_output=True, text=True, env=nbgrader_env(), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("lesson", [pytest.param(lesson, marks=pytest.mark.xdist_group(lesson))
+                                    for lesson in sorted({ln.lesson for ln in LESSON_NOTEBOOKS})])
+def test_nbgrader_autograde_agrees_with_the_course_grader(graded, tmp_path, lesson):
+    import shutil
+
+    from nbgrader.api import Gradebook
+    from submissions import write
+
+    from autograder.lessons import REPO_ROOT, SOLUTIONS
+
+    course = tmp_path / "course"
+    shutil.copytree(SOLUTIONS / lesson, course / "solutions" / lesson)
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", course)
+    nbgrader(["generate_assignment", lesson, "--force"], course)
+
+    ours = {}
+    for ln in [ln for ln in LESSON_NOTEBOOKS if ln.lesson == lesson]:
+        subs = {f"solution-{ln.stem}": (solved(ln), graded(f"solution-{ln.stem}", ln.solution)),
+                f"blank-{ln.stem}": (None, graded(f"blank-{ln.stem}", ln.release))}
+        for group in GROUPS[lesson]:
+            key = f"wrong-{ln.stem}-{'+'.join(group)}"
+            nb = solved(ln, {aid: wrong_source(lesson, aid, ln.framework) for aid in group})
+            subs[key] = (nb, graded(key, nb))
+        for key, (nb, report) in subs.items():
+            student = key.replace("+", "-").replace("_", "-")
+            target = course / "submitted" / student / lesson / f"{ln.stem}.ipynb"
+            if nb is None:
+                target.parent.mkdir(parents=True)
+                shutil.copy(ln.release, target)
+            else:
+                write(nb, target)
+            ours[(student, ln.stem)] = {e.test_id: e.points for e in report.exercises}
+
+    nbgrader(["autograde", lesson, "--force"], course)
+    with Gradebook(f"sqlite:///{course / '.nbgrader' / 'gradebook.db'}") as gb:
+        for (student, stem), expected in ours.items():
+            nb = gb.find_submission_notebook(stem, lesson, student)
+            theirs = {g.name: g.score for g in nb.grades if g.name in expected}
+            assert theirs == expected, f"{student}/{stem}: nbgrader {theirs} vs course grader {expected}"

@@ -14,7 +14,7 @@ from autograder.lessons import FRAMEWORKS, LESSONS, SOLUTIONS
 from autograder.release import generate, lesson_ids
 from autograder.rubric import load_exercises
 
-BLOCK = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
+BLOCK = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.DOTALL)
 
 
 def graded_cells(path):

@@ -106,7 +106,7 @@ def _is_current(name: str) -> bool:
             with np.load(path, allow_pickle=False) as npz:
                 check_arrays(name, split, {k: npz[k] for k in npz.files}, path)
         return True
-    except Exception:  # missing, unreadable or stale: rebuild
+    except Exception:  # noqa: BLE001  (missing, unreadable or stale: rebuild)
         return False
 
 

@@ -154,7 +154,7 @@ def split_dataset(name: str, val_fraction: float = 0.2, seed: int = 0) -> tuple[
 def metric_name(key: str) -> str:
     """The course's name for a history key: ``"val_sparse_categorical_accuracy"`` -> ``"val_accuracy"``."""
     prefix = "val_" if key.startswith("val_") else ""
-    base = key[len(prefix):]
+    base = key[len(prefix) :]
     return prefix + METRIC_ALIASES.get(base, base)
 
 

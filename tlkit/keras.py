@@ -280,17 +280,15 @@ def evaluate(
     :func:`fit`). The default loss is sparse cross-entropy on logits.
     """
     loss_fn = keras.losses.get(loss) if loss is not None else _default_loss()
-    total_loss, correct, seen = 0.0, 0, 0
-    with _device_scope(device):
-        for inputs, labels in batches:
-            labels = np.asarray(labels)
-            logits = model.predict_on_batch(inputs)
-            total_loss += float(keras.ops.convert_to_numpy(loss_fn(labels, logits))) * len(labels)
-            correct += int((np.argmax(logits, axis=1) == labels).sum())
-            seen += len(labels)
-    if seen == 0:
+    pairs = [(np.asarray(inputs), np.asarray(labels)) for inputs, labels in batches]
+    if not pairs:
         raise ValueError("The batches are empty.")
-    return {"loss": total_loss / seen, "accuracy": correct / seen}
+    inputs = np.concatenate([p[0] for p in pairs])
+    labels = np.concatenate([p[1] for p in pairs])
+    with _device_scope(device):
+        logits = model.predict(ArrayBatches(inputs, batch_size=len(pairs[0][1])), verbose=0)
+        mean_loss = keras.ops.convert_to_numpy(loss_fn(labels, logits))
+    return {"loss": float(mean_loss), "accuracy": float(np.mean(logits.argmax(axis=1) == labels))}
 
 
 def predict(
@@ -306,8 +304,7 @@ def predict(
     Take ``.argmax(axis=1)`` for labels.
     """
     with _device_scope(device):
-        outputs = [model.predict_on_batch(inputs) for (inputs,) in make_batches(x, batch_size=batch_size)]
-    return np.concatenate(outputs)
+        return np.asarray(model.predict(make_batches(x, batch_size=batch_size), verbose=0))
 
 
 def count_params(model: keras.Model, trainable_only: bool = False) -> int:

@@ -63,8 +63,8 @@ def judge_cluster(obs):
     want = sum(clusters.values()) / len(CLUSTER_TRUE)
     if close(obs.get("purity"), want, 1e-6):
         return []
-    return ["`cluster_purity` is wrong: give each cluster its most common true label, then count how many points "
-            "carry that label. Cluster ids are arbitrary numbers, not labels."]
+    return [("`cluster_purity` is wrong: give each cluster its most common true label, then count how many points "
+            "carry that label. Cluster ids are arbitrary numbers, not labels.")]
 
 
 def judge_network(obs):

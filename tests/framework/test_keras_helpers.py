@@ -251,6 +251,23 @@ def test_seed_everything_makes_runs_identical():
         assert "tensorflow" not in sys.modules  # seeding must not load TensorFlow into a torch process
 
 
+def test_seed_everything_resets_keras_global_random_state():
+    tl.seed_everything(5)
+    a = keras.ops.convert_to_numpy(keras.random.uniform((4,)))  # no seed: Keras' global seed generator
+    tl.seed_everything(5)
+    b = keras.ops.convert_to_numpy(keras.random.uniform((4,)))
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch backend only")
+def test_get_device_sets_keras_default_device_on_torch_backend(monkeypatch):
+    from keras.src.backend.torch import core
+
+    monkeypatch.setattr(core, "DEFAULT_DEVICE", "cuda")  # pretend Keras had picked a GPU at import
+    tl.get_device("cpu")
+    assert core.get_device() == "cpu"  # new weights and inputs go to the CPU
+
+
 def test_predict_returns_numpy_outputs_in_inference_mode():
     x, _ = synthetic_images(300)
     model = small_mlp(dropout=0.5)
@@ -258,7 +275,7 @@ def test_predict_returns_numpy_outputs_in_inference_mode():
     assert isinstance(out, np.ndarray) and out.shape == (300, NUM_CLASSES) and out.dtype == np.float32
     expected = keras.ops.convert_to_numpy(model(tl.to_inputs(x), training=False))
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)  # dropout off
-    np.testing.assert_array_equal(tl.predict(model, x), out)
+    np.testing.assert_array_equal(tl.predict(model, x, batch_size=128), out)  # repeatable
 
 
 def test_count_params():
@@ -285,3 +302,11 @@ def test_load_batches_digits_is_stratified():
     share_train = np.bincount(y_train, minlength=10) / len(y_train)
     share_val = np.bincount(y_val, minlength=10) / len(y_val)
     np.testing.assert_allclose(share_train, share_val, atol=0.01)
+
+
+def test_no_second_framework_was_loaded():
+    """Runs last: nothing above (fit, seeding, devices) pulled in the other framework."""
+    if BACKEND == "tensorflow":
+        assert "torch" not in sys.modules
+    else:
+        assert "tensorflow" not in sys.modules

@@ -118,7 +118,7 @@ def test_make_batches_shapes_dtypes_and_order():
 
 
 def test_make_batches_shuffles_repeatably():
-    x, y = synthetic_images(100)
+    x, _ = synthetic_images(100)
 
     def epoch_labels(seed):
         batches = tl.make_batches(x, np.arange(100), batch_size=10, shuffle=True, seed=seed)

@@ -1,0 +1,62 @@
+"""Speed benchmark: bare execution vs grading of every solution notebook -> benchmarks/results.json.
+
+    .venv/bin/python benchmarks/run.py [--repeat N] [--device cpu|cuda|auto] [--out FILE]
+
+Budgets (issue #2): each solution notebook of lessons 00-01 runs in <= 30 s on 2 CPU cores, and grading one
+takes <= 1.5x its bare execution. Figures are measured, never asserted here: read the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from autograder.course import execute_bare
+from autograder.environment import resolve_device, versions
+from autograder.grade import grade_notebook
+from autograder.lessons import all_lesson_notebooks
+
+BUDGET_RUN_S = {"00_setup": 30, "01_ml_basics": 30}
+BUDGET_GRADE_RATIO = 1.5
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeat", type=int, default=2, help="runs per measurement; the median is kept")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    rows = []
+    for ln in all_lesson_notebooks():
+        run = [execute_bare(ln.solution, device, ln.framework) for _ in range(args.repeat)]
+        grades = [grade_notebook(ln.solution, device=device) for _ in range(args.repeat)]
+        row = {"notebook": ln.stem, "run_s": round(statistics.median(run), 2),
+               "grade_s": round(statistics.median(g.seconds for g in grades), 2),
+               "score": f"{grades[0].score:g}/{grades[0].max_score:g}",
+               "same_score_every_run": len({g.score for g in grades}) == 1}
+        row["grade_over_run"] = round(row["grade_s"] / row["run_s"], 2)
+        budget = BUDGET_RUN_S.get(ln.lesson)
+        row["run_budget_s"] = budget
+        row["within_budget"] = (budget is None or row["run_s"] <= budget) and row["grade_over_run"] <= BUDGET_GRADE_RATIO
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    result = {"measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "device": device,
+                          "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
+              "versions": versions(), "grade_ratio_budget": BUDGET_GRADE_RATIO, "notebooks": rows}
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
