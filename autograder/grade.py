@@ -141,9 +141,11 @@ def grade_notebook(path: str | Path, device: str = "auto", cell_timeout: int = 1
         exercises = load_exercises(ln.lesson)
         report.max_score = sum(e.points for e in exercises)
         runnable, answers = assemble(nb, nbformat.read(ln.solution, as_version=4), ln)
+        env = kernel_env(report.device, ln.framework)
+        if ln.framework == "keras":
+            report.versions["keras_backend"] = env.get("KERAS_BACKEND", "tensorflow")
         with tempfile.TemporaryDirectory(prefix="tlgrade-") as tmp:
-            events, timed_out = run_worker(runnable, Path(tmp), kernel_env(report.device, ln.framework),
-                                           cell_timeout, notebook_timeout)
+            events, timed_out = run_worker(runnable, Path(tmp), env, cell_timeout, notebook_timeout)
         judge(report, exercises, events, answers, timed_out, notebook_timeout)
     except Rejected as err:
         report.status = err.status
@@ -173,6 +175,10 @@ def judge(report: Report, exercises, events: list[dict], answers: dict[int, str]
     errors = {answers[e["index"]]: f'{e.get("ename")}: {e.get("evalue")}'.rstrip(": ")
               for e in events if e.get("event") == "cell" and e.get("status") == "error" and e.get("index") in answers}
     end = next((e for e in reversed(events) if e.get("event") in ("done", "dead_kernel", "runner_error")), None)
+    slow = [e["index"] for e in events if e.get("event") == "cell" and e.get("ename") == "CellTimeout"]
+    if slow:
+        report.notes.append(f"{len(slow)} cell(s) ran past the per-cell time limit and were interrupted "
+                            f"(first: cell {slow[0] + 1}). Look for a loop that never ends.")
     if timed_out:
         report.status = "timeout"
         report.notes.append(f"The notebook did not finish within {limit} s and was stopped; "

@@ -38,6 +38,9 @@ def judge_payload(exercise: Exercise, payload: dict) -> list[str]:
             return [message]
         if kind == "NotImplementedError":
             return [NOT_ANSWERED]
+        if kind == "CheckDidNotRun":
+            return [(f"This check could not run ({message}): the kernel was still busy or broken after an earlier "
+                    "cell; see the notes.")]
         if kind == "TooLarge":
             return ["The value your code produced was far larger than expected."]
         return [f"Your code raised {kind}: {message}".rstrip(": ")]

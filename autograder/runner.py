@@ -68,7 +68,9 @@ def run(nb_path: str, events_path: str, cell_timeout: int, startup_timeout: int 
         probe = cell.get("metadata", {}).get(PROBE_KEY)
         if probe:
             obs = observations(cell)
-            payload = obs[-1] if obs else {"ok": False, "error": {"type": "NoObservation", "message": "no output"}}
+            event = cell_event(cell, cell_index, execute_reply)
+            why = event.get("ename") or "no output"
+            payload = obs[-1] if obs else {"ok": False, "error": {"type": "CheckDidNotRun", "message": why}}
             log.write(event="observation", test_id=probe, payload=payload)
         cell.outputs = []
 

@@ -110,3 +110,17 @@ def test_nbgrader_autograde_agrees_with_the_course_grader(graded, tmp_path, less
             nb = gb.find_submission_notebook(stem, lesson, student)
             theirs = {g.name: g.score for g in nb.grades if g.name in expected}
             assert theirs == expected, f"{student}/{stem}: nbgrader {theirs} vs course grader {expected}"
+
+
+@pytest.mark.xdist_group("01_ml_basics")
+def test_keras_lesson_grades_the_same_on_the_torch_backend(graded, monkeypatch):
+    """GPU machines carry torch but not TensorFlow: Keras lessons must earn the same there."""
+    from autograder.lessons import LessonNotebook
+
+    ln = LessonNotebook("01_ml_basics", "keras")
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    on_torch = graded(f"solution-{ln.stem}-torch-backend", ln.solution)
+    monkeypatch.delenv("KERAS_BACKEND")
+    on_tf = graded(f"solution-{ln.stem}", ln.solution)
+    assert on_torch.status == "graded", on_torch.notes
+    assert points(on_torch) == points(on_tf) and on_torch.score == on_torch.max_score

@@ -35,7 +35,7 @@ def test_framework_file_passes_in_its_own_process(test_file: str, keras_backend:
     if keras_backend:
         env["KERAS_BACKEND"] = keras_backend
     # --noconftest: the framework files need none of tests/conftest.py (which loads the autograder).
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest"]
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest", "-n", "0"]
     result = subprocess.run(
         [*command, str(FRAMEWORK_TESTS / test_file)],
         check=False,
