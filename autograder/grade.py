@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -93,6 +94,10 @@ def _kill_group(pid: int | None) -> None:
             pass
 
 
+_ACTIVE: dict[int, tuple[subprocess.Popen, Path]] = {}  # running workers, so an interrupt can end them all
+_ACTIVE_LOCK = threading.Lock()
+
+
 def run_worker(nb, workdir: Path, env: dict, cell_timeout: int, notebook_timeout: int) -> tuple[list[dict], bool]:
     """Execute ``nb`` in a worker; return its events and whether the whole-notebook timeout struck."""
     nb_path, events_path = workdir / "submission.ipynb", workdir / "events.jsonl"
@@ -101,17 +106,33 @@ def run_worker(nb, workdir: Path, env: dict, cell_timeout: int, notebook_timeout
     cmd = [sys.executable, "-m", "autograder.runner", str(nb_path), str(events_path), "--cell-timeout", str(cell_timeout)]
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
+    with _ACTIVE_LOCK:
+        _ACTIVE[proc.pid] = (proc, events_path)
     timed_out = False
     try:
         proc.wait(timeout=notebook_timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-    events = read_events(events_path)
-    kernel_pid = next((e.get("kernel_pid") for e in events if e.get("event") == "start"), None)
+    finally:
+        _end(proc, events_path)
+    return read_events(events_path), timed_out
+
+
+def _end(proc: subprocess.Popen, events_path: Path) -> None:
+    kernel_pid = next((e.get("kernel_pid") for e in read_events(events_path) if e.get("event") == "start"), None)
     _kill_group(kernel_pid)  # the kernel runs in its own session: end it and whatever it started
     _kill_group(proc.pid)
     proc.wait()
-    return events, timed_out
+    with _ACTIVE_LOCK:
+        _ACTIVE.pop(proc.pid, None)
+
+
+def stop_all_workers() -> None:
+    """End every running worker and its kernel (on Ctrl-C in a class run)."""
+    with _ACTIVE_LOCK:
+        running = list(_ACTIVE.values())
+    for proc, events_path in running:
+        _end(proc, events_path)
 
 
 def read_events(path: Path) -> list[dict]:

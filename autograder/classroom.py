@@ -1,0 +1,150 @@
+"""Grade a whole class: every submission, in parallel, into a grades CSV, one JSON and one feedback page each.
+
+    python -m autograder class SUBMITTED [--lesson 01_ml_basics] [--out grades] [--workers N] [--only alice ...]
+
+SUBMITTED is nbgrader's ``submitted/`` tree (``<learner>/<lesson>/<notebook>.ipynb``) or a flat folder of
+notebooks (the learner is the file name). A report is kept per (learner, notebook) together with the SHA-256
+of the file it graded: a rerun regrades only what changed (or everything with ``--force``), and every file
+is written atomically, so an interrupted run loses nothing already graded.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .feedback import html_report
+from .grade import grade_notebook, stop_all_workers
+
+GRADER_VERSION = "1"  # bump when grading changes, so stored reports are regraded
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Submission:
+    learner: str
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"{_SAFE.sub('_', self.learner)}/{_SAFE.sub('_', self.path.stem)}"
+
+
+def find_submissions(root: Path, lesson: str | None = None) -> list[Submission]:
+    """nbgrader layout ``root/<learner>/<lesson>/*.ipynb``, else a flat ``root/*.ipynb``."""
+    found = []
+    for path in sorted(root.glob("*/*/*.ipynb")):
+        if lesson is None or path.parent.name == lesson:
+            found.append(Submission(path.parent.parent.name, path))
+    if not found:
+        found = [Submission(p.stem, p) for p in sorted(root.glob("*.ipynb"))]
+    return [s for s in found if ".ipynb_checkpoints" not in s.path.parts]
+
+
+def default_workers() -> int:
+    """One worker per core, but no more than memory allows (a notebook's kernel may take ~3 GB)."""
+    try:
+        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem_gb = 8
+    return max(1, min(os.cpu_count() or 1, int(mem_gb // 3)))
+
+
+def sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class ClassRun:
+    def __init__(self, out: Path, device: str = "auto", cell_timeout: int = 120, notebook_timeout: int = 900):
+        self.out, self.device = out, device
+        self.cell_timeout, self.notebook_timeout = cell_timeout, notebook_timeout
+
+    def report_path(self, sub: Submission) -> Path:
+        return self.out / "reports" / f"{sub.key}.json"
+
+    def is_current(self, sub: Submission) -> bool:
+        try:
+            stored = json.loads(self.report_path(sub).read_text())
+        except (OSError, json.JSONDecodeError):
+            return False
+        return stored.get("input_sha256") == sha256(sub.path) and stored.get("grader_version") == GRADER_VERSION
+
+    def grade_one(self, sub: Submission) -> dict:
+        report = grade_notebook(sub.path, device=self.device, cell_timeout=self.cell_timeout,
+                                notebook_timeout=self.notebook_timeout)
+        record = {"learner": sub.learner, "input_sha256": sha256(sub.path), "grader_version": GRADER_VERSION,
+                  **report.to_dict()}
+        write_atomic(self.out / "feedback" / f"{sub.key}.html", html_report(report, sub.learner))
+        write_atomic(self.report_path(sub), json.dumps(record, indent=1) + "\n")  # last: marks the work done
+        return record
+
+    def run(self, subs: list[Submission], workers: int, force: bool = False) -> list[dict]:
+        todo = [s for s in subs if force or not self.is_current(s)]
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            futures = [pool.submit(self.grade_one, s) for s in todo]
+            for _ in tqdm(as_completed(futures), total=len(futures), desc="grading", unit="notebook"):
+                pass
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            stop_all_workers()
+            raise
+        pool.shutdown()
+        records = [json.loads(self.report_path(s).read_text()) for s in subs]
+        write_atomic(self.out / "grades.csv", grades_csv(records))
+        return records
+
+
+VERSION_COLUMNS = ("python", "numpy", "torch", "keras", "keras_backend", "tensorflow-cpu", "scikit-learn", "nbgrader")
+
+
+def grades_csv(records: list[dict]) -> str:
+    exercise_ids = list(dict.fromkeys(e["id"] for r in records for e in r["exercises"]))
+    head = ["learner", "lesson", "framework", "notebook", *exercise_ids, "total", "max", "status", "seconds", "device",
+            *VERSION_COLUMNS]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(head)
+    for r in sorted(records, key=lambda r: (r["learner"], r["notebook"])):
+        pts = {e["id"]: e["points"] for e in r["exercises"]}
+        writer.writerow([r["learner"], r["lesson"] or "", r["framework"] or "", Path(r["notebook"]).name,
+                         *(f"{pts[e]:g}" if e in pts else "" for e in exercise_ids), f"{r['score']:g}",
+                         f"{r['max_score']:g}", r["status"], r["seconds"], r["device"] or "",
+                         *(r["versions"].get(v, "") for v in VERSION_COLUMNS)])
+    return buf.getvalue()
+
+
+def main(args) -> int:
+    subs = find_submissions(Path(args.submitted), args.lesson)
+    if args.only:
+        subs = [s for s in subs if s.learner in set(args.only)]
+    if not subs:
+        print(f"no notebooks found under {args.submitted}")
+        return 1
+    run = ClassRun(Path(args.out), args.device, args.cell_timeout, args.timeout)
+    records = run.run(subs, args.workers or default_workers(), force=args.force)
+    by_status: dict[str, int] = {}
+    for r in records:
+        by_status[r["status"]] = by_status.get(r["status"], 0) + 1
+    print(f"{len(records)} notebooks: " + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())))
+    print(f"grades: {run.out / 'grades.csv'}; feedback: {run.out / 'feedback'}")
+    return 0

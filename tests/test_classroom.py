@@ -1,0 +1,95 @@
+"""Grading a whole class: one CSV row per notebook, feedback per learner, idempotent reruns."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+
+import nbformat
+import pytest
+from submissions import answer_sources, solved, write
+from wrong_answers import wrong_source
+
+from autograder.classroom import ClassRun, find_submissions
+from autograder.lessons import LessonNotebook
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("classroom")]
+LN = LessonNotebook("00_setup", "pytorch")
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    sub = root / "submitted"
+
+    def put(learner, nb=None, raw=None):
+        path = sub / learner / LN.lesson / f"{LN.stem}.ipynb"
+        if raw is not None:
+            path.parent.mkdir(parents=True)
+            path.write_bytes(raw)
+        else:
+            write(nb, path)
+
+    put("alice", solved(LN))
+    put("bob", nbformat.read(LN.release, as_version=4))
+    put("carol", solved(LN, {"load_data": wrong_source("00_setup", "load_data", "pytorch")}))
+    put("dave", raw=b'{"cells": [')
+    put("erin", solved(LN, {"first_model": "import os\nos._exit(1)"}))
+    run = ClassRun(root / "grades", device="cpu")
+    records = run.run(find_submissions(sub, LN.lesson), workers=2)
+    return run, sub, records
+
+
+def rows(run):
+    return {r["learner"]: r for r in csv.DictReader(io.StringIO((run.out / "grades.csv").read_text()))}
+
+
+def test_mixed_class_gets_the_expected_grades(klass):
+    run, _, _ = klass
+    table = rows(run)
+    assert {k: (v["status"], v["total"], v["load_data"], v["first_model"]) for k, v in table.items()} == {
+        "alice": ("graded", "2", "1", "1"),
+        "bob": ("graded", "0", "0", "0"),
+        "carol": ("graded", "1", "0", "1"),
+        "dave": ("invalid_notebook", "0", "0", "0"),
+        "erin": ("kernel_died", "1", "1", "0"),
+    }
+    assert all(v["max"] == "2" and v["torch"] and v["python"] and v["device"] == "cpu" for v in table.values())
+
+
+def test_feedback_pages_explain_without_leaking(klass):
+    run, _, _ = klass
+    secrets = [line.strip() for src in answer_sources(LN).values() for line in src.splitlines() if len(line) > 15]
+    for learner in ("alice", "bob", "carol", "dave", "erin"):
+        page = (run.out / "feedback" / learner / f"{LN.stem}.html").read_text()
+        assert "nbgrader_bridge" not in page and "check(" not in page and "BEGIN" not in page
+        assert not [s for s in secrets if s in page], learner
+    assert "shape of ONE image" in (run.out / "feedback" / "carol" / f"{LN.stem}.html").read_text()
+    assert "not valid JSON" in (run.out / "feedback" / "dave" / f"{LN.stem}.html").read_text()
+
+
+def test_rerun_changes_nothing_and_regrades_only_what_changed(klass):
+    run, sub, _ = klass
+    reports = sorted((run.out / "reports").rglob("*.json"))
+    before = {p: (p.stat().st_mtime_ns, p.read_text()) for p in reports}
+    csv_before = (run.out / "grades.csv").read_text()
+    run.run(find_submissions(sub, LN.lesson), workers=2)
+    assert {p: (p.stat().st_mtime_ns, p.read_text()) for p in reports} == before
+    assert (run.out / "grades.csv").read_text() == csv_before
+
+    write(solved(LN), sub / "bob" / LN.lesson / f"{LN.stem}.ipynb")  # bob resubmits, now right
+    run.run(find_submissions(sub, LN.lesson), workers=2)
+    after = {p: p.stat().st_mtime_ns for p in reports}
+    changed = {p.parent.name for p in reports if after[p] != before[p][0]}
+    assert changed == {"bob"}
+    assert rows(run)["bob"]["total"] == "2" and rows(run)["alice"] == rows(run)["alice"]
+
+
+def test_flat_folder_of_notebooks(tmp_path):
+    for name in ("ann", "ben"):
+        shutil.copy(LN.release, tmp_path / f"{name}.ipynb")
+    subs = find_submissions(tmp_path)
+    assert [s.learner for s in subs] == ["ann", "ben"]
+    assert not os.path.exists(tmp_path / "grades")
