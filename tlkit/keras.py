@@ -28,7 +28,7 @@ import numpy as np
 from keras.src.backend.common import global_state  # Keras' global settings (no public API for two of them)
 from tqdm.auto import tqdm
 
-from . import common
+from . import common, keras_efficientnet, pretrained
 from .plots import plot_confusion_matrix, plot_history, show_images
 
 __all__ = [
@@ -37,11 +37,13 @@ __all__ = [
     "evaluate",
     "fit",
     "get_device",
+    "load_backbone",
     "load_batches",
     "make_batches",
     "plot_confusion_matrix",
     "plot_history",
     "predict",
+    "preprocess_inputs",
     "seed_everything",
     "show_images",
     "to_inputs",
@@ -315,3 +317,42 @@ def count_params(model: keras.Model, trainable_only: bool = False) -> int:
     """
     weights = model.trainable_weights if trainable_only else model.weights
     return int(sum(np.prod(w.shape) for w in weights))
+
+
+# ----------------------------------------------------------------- pretrained backbones
+def preprocess_inputs(images: np.ndarray, name: str = "efficientnet_lite0") -> np.ndarray:
+    """uint8 RGB images -> float32 array (N, 224, 224, 3), resized and normalised for :func:`load_backbone`.
+
+    ``images`` is (N, H, W, 3), grey (N, H, W) (channels repeated), or a list of images of
+    different sizes; see :func:`tlkit.pretrained.preprocess` (PIL bilinear resize, the
+    backbone's own mean and std). Its twin gives the same numbers channels first.
+    """
+    return pretrained.preprocess(images, size=pretrained.backbone(name).input_size, name=name)
+
+
+def load_backbone(
+    name: str = "efficientnet_lite0",
+    include_top: bool = False,
+    trainable: bool = False,
+) -> keras.Model:
+    """A network pretrained on ImageNet, from the course's offline weights (the PyTorch twin's, copied).
+
+    Inputs are :func:`preprocess_inputs` arrays (N, 224, 224, 3). With ``include_top=False``
+    the model outputs the pooled features (N, 1280) (layer ``avg_pool``, the global
+    average of ``top_activation``); with ``include_top=True`` the 1000 ImageNet logits
+    (layer ``predictions``; class names: :func:`tlkit.pretrained.imagenet_classes`).
+    ``trainable=False`` sets ``model.trainable = False``: no trainable weights, and its
+    BatchNormalization layers run in inference mode even inside ``fit``. Layers are
+    named like ``keras.applications``: ``stem_*``, ``block1a_*`` ... ``block7a_*``,
+    ``top_*`` (:mod:`tlkit.keras_efficientnet`). Weights come from
+    :func:`tlkit.pretrained.load_weights`, which raises DataError when they are not built.
+    """
+    spec = pretrained.backbone(name)
+    builders = {"efficientnet_lite0": keras_efficientnet.build_efficientnet_lite0}
+    if name not in builders:
+        raise KeyError(f"tlkit.keras cannot build {name!r} yet; it can build: {', '.join(builders)}")
+    state = pretrained.load_weights(name)
+    model = builders[name](include_top=include_top, input_shape=(spec.input_size, spec.input_size, 3))
+    keras_efficientnet.load_torch_weights(model, state)
+    model.trainable = trainable
+    return model

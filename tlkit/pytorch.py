@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from . import common
+from . import common, pretrained
 from .plots import plot_confusion_matrix, plot_history, show_images
 
 __all__ = [
@@ -33,11 +33,13 @@ __all__ = [
     "evaluate",
     "fit",
     "get_device",
+    "load_backbone",
     "load_batches",
     "make_batches",
     "plot_confusion_matrix",
     "plot_history",
     "predict",
+    "preprocess_inputs",
     "seed_everything",
     "show_images",
     "to_inputs",
@@ -74,7 +76,9 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every GPU
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    # torch.use_deterministic_algorithms() would also import the inductor compiler (+2 s per notebook)
+    # only to set its flag; the course never compiles models, so set the eager flag alone.
+    torch._C._set_deterministic_algorithms(deterministic, warn_only=True)
     torch.backends.cudnn.deterministic = deterministic
     if deterministic:
         torch.backends.cudnn.benchmark = False
@@ -246,3 +250,47 @@ def predict(
 def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (only those with ``requires_grad`` when ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+# ----------------------------------------------------------------- pretrained backbones
+def preprocess_inputs(images: np.ndarray, name: str = "efficientnet_lite0") -> torch.Tensor:
+    """uint8 RGB images -> float32 tensor (N, 3, 224, 224), resized and normalised for :func:`load_backbone`.
+
+    ``images`` is (N, H, W, 3), grey (N, H, W) (channels repeated), or a list of images of
+    different sizes; see :func:`tlkit.pretrained.preprocess` (PIL bilinear resize, the
+    backbone's own mean and std). Its twin gives the same numbers channels last.
+    """
+    x = pretrained.preprocess(images, size=pretrained.backbone(name).input_size, name=name)
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def load_backbone(
+    name: str = "efficientnet_lite0",
+    include_top: bool = False,
+    trainable: bool = False,
+) -> torch.nn.Module:
+    """A network pretrained on ImageNet, from the course's offline weights, in eval mode on the CPU.
+
+    Inputs are :func:`preprocess_inputs` tensors (N, 3, 224, 224). With ``include_top=False``
+    the model outputs the pooled features (N, 1280) (global average of the last conv
+    block; ``model.extract_features(x)`` gives the (N, 1280, 7, 7) map) and has no
+    classifier; with ``include_top=True`` the 1000 ImageNet logits (class names:
+    :func:`tlkit.pretrained.imagenet_classes`). ``trainable=False`` sets
+    ``requires_grad=False`` on every parameter. It does not stop batch norm from
+    updating its running statistics in train mode (``fit`` calls ``model.train()``):
+    call ``.eval()`` on a frozen backbone to keep them, as Keras does for
+    ``trainable=False``. The model is the ``EfficientNet`` of ``efficientnet_lite_pytorch``
+    (``model._blocks[-2:]`` are the last blocks); weights come from
+    :func:`tlkit.pretrained.load_weights`, which raises DataError when they are not built.
+    """
+    from efficientnet_lite_pytorch import EfficientNet  # the architecture (imports torch only)
+
+    spec = pretrained.backbone(name)
+    state = {key: torch.from_numpy(array) for key, array in pretrained.load_weights(name).items()}
+    model = EfficientNet.from_name(spec.arch)
+    model.load_state_dict(state)  # strict: every tensor, no more, no less
+    if not include_top:
+        model._dropout = torch.nn.Identity()
+        model._fc = torch.nn.Identity()
+    model.requires_grad_(trainable)
+    return model.eval()

@@ -30,7 +30,7 @@ def model_summary(ns: dict, name: str, framework: str) -> dict:
 
 def holdout_predictions(model, framework: str, dataset: str) -> list[int]:
     """Predicted classes on the grader's held-out images (their labels never enter the kernel)."""
-    from tlkit.data import load_dataset
+    from tlkit.data import load_inputs
 
-    scores = np.asarray(helpers(framework).predict(model, load_dataset(dataset, "holdout").x))
+    scores = np.asarray(helpers(framework).predict(model, load_inputs(dataset, "holdout")))
     return scores.argmax(axis=1).tolist()

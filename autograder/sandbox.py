@@ -1,0 +1,175 @@
+"""Isolation for one submission: bubblewrap where it works, resource limits always.
+
+With bubblewrap (``bwrap``, Debian package ``bubblewrap``, installed by ``make venv`` when run as root) the
+worker and the learner's kernel run in new user, PID, network, IPC and UTS namespaces, as an unprivileged
+uid, on a read-only view of the system and the Python environment, with a private /tmp, a writable work
+directory that holds only the submission, and the course data mounted read-only — the grader's held-out
+labels, the rubrics, ``solutions/``, other learners' files and the grade files are simply not there. When
+the worker ends, the PID namespace ends with it, daemons included. Without bubblewrap, only the limits
+below apply, and the report says so.
+
+Limits (both cases): address space (CPU runs only: it breaks CUDA), CPU seconds, file size, and, where the
+cgroup v1 ``pids``/``memory`` controllers are writable (root on Linux), process count and memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import sysconfig
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tlkit.data import DATASETS, dataset_path
+from tlkit.paths import MANIFEST, REPO_ROOT, data_dir
+
+CGROUP_V1 = Path("/sys/fs/cgroup")
+SANDBOX_DATA = "/course-data"
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int = 6 * 2**30
+    cpu_seconds: int = 3600
+    file_bytes: int = 256 * 2**20
+    processes: int = 512
+
+
+@functools.cache
+def bwrap_works() -> bool:
+    exe = shutil.which("bwrap")
+    if not exe:
+        return False
+    probe = [exe, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+def holdout_inputs_dir() -> Path:
+    """Held-out images without their labels (what a probe may see), written once next to the data."""
+    folder = data_dir() / "cache" / "holdout_inputs"
+    for name in DATASETS:
+        target = folder / f"{name}.npz"
+        if not target.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            with np.load(dataset_path(name, "holdout"), allow_pickle=False) as npz:
+                tmp = folder / f".{name}.{uuid.uuid4().hex}.npz"
+                np.savez(tmp, x=npz["x"])
+                os.replace(tmp, target)
+    return folder
+
+
+def _binds_for_python() -> list[str]:
+    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sysconfig.get_paths()["purelib"])}
+    args = []
+    for root in sorted(roots):
+        args += ["--ro-bind", str(root), str(root)]
+    return args
+
+
+def bwrap_command(cmd: list[str], workdir: Path, device: str) -> list[str]:
+    """``cmd`` wrapped in bubblewrap: see the module docstring for what the sandbox holds."""
+    args = ["bwrap", "--die-with-parent", "--unshare-all", "--uid", "65534", "--gid", "65534",
+            "--hostname", "grader", "--proc", "/proc", "--tmpfs", "/tmp"]
+    args += ["--dev-bind", "/dev", "/dev"] if device == "cuda" else ["--dev", "/dev"]
+    for system in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"):
+        args += ["--ro-bind-try", system, system]
+    args += _binds_for_python()
+    for package in ("tlkit", "autograder"):
+        args += ["--ro-bind", str(REPO_ROOT / package), str(REPO_ROOT / package)]
+    args += ["--tmpfs", str(REPO_ROOT / "autograder" / "rubrics")]  # expectations never enter the sandbox
+    args += ["--ro-bind", str(MANIFEST), str(MANIFEST)]
+    for name in DATASETS:
+        args += ["--ro-bind", str(dataset_path(name)), f"{SANDBOX_DATA}/{name}.npz"]
+    args += ["--ro-bind", str(holdout_inputs_dir()), f"{SANDBOX_DATA}/holdout"]
+    args += ["--ro-bind-try", str(data_dir() / "weights"), f"{SANDBOX_DATA}/weights"]  # pretrained backbones
+    args += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
+    return args + ["--", *cmd]
+
+
+def sandbox_env(env: dict[str, str], workdir: Path, isolated: bool) -> dict[str, str]:
+    env = {k: v for k, v in env.items() if not k.startswith(("JUPYTER_", "SSH_", "GIT_"))}
+    env.update(HOME=str(workdir), MPLCONFIGDIR=str(workdir / ".matplotlib"), IPYTHONDIR=str(workdir / ".ipython"),
+               JUPYTER_RUNTIME_DIR=str(workdir / "runtime"), JUPYTER_DATA_DIR=str(workdir / ".jupyter"))
+    if isolated:
+        env["TLKIT_DATA"] = SANDBOX_DATA
+    return env
+
+
+def pids_cgroup_available() -> bool:
+    return os.access(CGROUP_V1 / "pids", os.W_OK)
+
+
+class CgroupV1:
+    """Per-submission pids and memory cgroups (v1, as root). A no-op where they are not writable."""
+
+    def __init__(self, limits: Limits):
+        self.paths: list[Path] = []
+        name = f"tlgrade-{uuid.uuid4().hex[:12]}"
+        for controller, files in (("pids", {"pids.max": limits.processes}),
+                                  ("memory", {"memory.limit_in_bytes": limits.memory_bytes,
+                                              "memory.memsw.limit_in_bytes": limits.memory_bytes})):
+            path = CGROUP_V1 / controller / name
+            try:
+                path.mkdir()
+            except OSError:
+                continue
+            self.paths.append(path)
+            for fname, value in files.items():
+                try:
+                    (path / fname).write_text(str(value))
+                except OSError:
+                    pass  # memsw is absent without swap accounting
+
+    @property
+    def active(self) -> list[str]:
+        return [p.parent.name for p in self.paths]
+
+    def add(self, pid: int) -> None:
+        for path in self.paths:
+            try:
+                (path / "cgroup.procs").write_text(str(pid))
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        for path in self.paths:
+            try:
+                for pid in (path / "cgroup.procs").read_text().split():
+                    os.kill(int(pid), 9)
+            except OSError:
+                pass
+            try:
+                path.rmdir()
+            except OSError:
+                pass
+
+
+def apply_rlimits(limits: Limits, device: str) -> None:
+    """Limit this process and what it starts (the worker calls it before it starts the kernel)."""
+    if device != "cuda":  # CUDA maps huge address ranges; the memory cgroup covers GPU runs
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def limit_args(limits: Limits, device: str) -> list[str]:
+    return ["--limits", json.dumps({**asdict(limits), "device": device})]
+
+
+def describe(isolated: bool, cgroups: list[str]) -> str:
+    parts = ["bubblewrap sandbox (no network, own PID namespace, read-only system, course files hidden)"
+             if isolated else "NOT sandboxed: bubblewrap is not available, only resource limits apply"]
+    parts.append("rlimits (address space on CPU, CPU time, file size)")
+    if cgroups:
+        parts.append(f"cgroups ({', '.join(cgroups)})")
+    return "; ".join(parts)
+

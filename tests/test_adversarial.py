@@ -1,0 +1,190 @@
+"""Hostile submissions: each gets an exact status and score, and nothing outside its sandbox changes.
+
+Every case is a learner's lesson-00 notebook whose `first_model` answer (or a cell of its own) does something
+it should not. Judging happens outside the learner's process, so tampering inside it cannot buy points;
+the sandbox (bubblewrap when available) hides the course files and the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from submissions import answer_sources, solved
+
+from autograder.grade import MAX_NOTEBOOK_BYTES
+from autograder.lessons import REPO_ROOT, LessonNotebook
+from autograder.sandbox import bwrap_works, pids_cgroup_available
+
+pytestmark = pytest.mark.slow
+L00 = LessonNotebook("00_setup", "pytorch")
+RIGHT = answer_sources(L00)["first_model"]
+WRONG = RIGHT.replace("ds.x[:5]", "ds.x[:4]")  # a plausible wrong answer: scores for 4 images
+MIME = "application/vnd.tlcourse.observation+json"
+sandboxed = pytest.mark.skipif(not bwrap_works(), reason="needs bubblewrap (make venv installs it as root)")
+with_pids_cgroup = pytest.mark.skipif(not pids_cgroup_available(), reason="needs a writable pids cgroup (root)")
+
+
+def tree_digest(*roots: Path) -> str:
+    h = hashlib.sha256()
+    for root in roots:
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts:
+                h.update(str(p).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def outside():
+    """What no submission may change: the course sources, data, grader code."""
+    roots = [REPO_ROOT / "solutions", REPO_ROOT / "lessons", REPO_ROOT / "autograder", REPO_ROOT / "data"]
+    return lambda: tree_digest(*roots)
+
+
+CASES = {
+    # name: (source of the first_model cell, expected status, expected first_model points)
+    "patch-numpy-equality": ("import numpy as np\nnp.array_equal = lambda *a, **k: True\nnp.allclose = lambda *a, **k: True\n"
+                             + WRONG, "graded", 0),
+    "patch-builtins": ("import builtins\nbuiltins.tuple = lambda x: (5, 10)\nbuiltins.sum = lambda *a: 650\n" + WRONG,
+                       "graded", 0),
+    "patch-probe-runtime": (WRONG + "\nimport autograder.probe_runtime as pr\n"
+                            "pr.observe = lambda *a: {'ok': True, 'observation': {}}\n", "graded", 0),
+    "forged-observation": (WRONG + f"\nfrom IPython.display import display\n"
+                           f"display({{'{MIME}': {{'ok': True, 'observation': {{'params': 650, 'scores_shape': [5, 10]}}}}}},"
+                           " raw=True)\n", "graded", 0),
+    "input-transformer-drops-checks": (RIGHT + "\nget_ipython().input_transformers_cleanup.append(lambda lines: [])\n",
+                                       "graded", 0),
+    "sys-exit": ("import sys\nsys.exit(0)", "graded", 0),
+    "input-call": ("name = input('your name? ')\n" + RIGHT, "graded", 0),
+    "os-exit": ("import os\nos._exit(0)", "kernel_died", 0),
+    "segfault": ("import ctypes\nctypes.string_at(0)", "kernel_died", 0),
+    "kill-own-kernel": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "kernel_died", 0),
+    "kill-parent": ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(30)",
+                    "kernel_died", 0),
+    "memory-bomb-at-once": ("x = bytearray(64 * 2**30)\n" + RIGHT, "graded", 0),
+    "huge-output": ("print('x' * 50_000_000)\n" + RIGHT, "graded", 1),
+    "stderr-noise": ("import sys, os\nprint('warn', file=sys.stderr)\nos.write(2, b'raw stderr\\n')\n" + RIGHT,
+                     "graded", 1),
+    "fill-the-disk": ("with open('big.bin', 'wb') as f:\n    for _ in range(4096):\n        f.write(bytes(2**20))\n"
+                      + RIGHT, "graded", 0),
+}
+SANDBOX_CASES = {
+    "read-rubric": (f"import os\nassert os.listdir({str(REPO_ROOT / 'autograder' / 'rubrics')!r}) == []\n"
+                    f"assert not os.path.exists({str(REPO_ROOT / 'solutions')!r})\n" + RIGHT, "graded", 1),
+    "read-answer-key": (f"import numpy as np\ny = np.load({str(REPO_ROOT / 'data' / 'holdout' / 'digits.npz')!r})['y']\n"
+                        + RIGHT, "graded", 0),
+    "write-outside": (f"open({str(REPO_ROOT / 'solutions' / 'pwned.txt')!r}, 'w').write('x')\n" + RIGHT, "graded", 0),
+}
+CGROUP_CASES = {
+    "fork-bomb": ("import os\nfor _ in range(100000):\n    try:\n        if os.fork() == 0:\n"
+                  "            import time\n            time.sleep(600)\n            os._exit(0)\n"
+                  "    except OSError:\n        break\n" + WRONG, "graded", 0),
+}
+
+
+@sandboxed
+@with_pids_cgroup
+@pytest.mark.parametrize("name", list(CGROUP_CASES))
+def test_fork_bomb_is_contained(graded, outside, name):
+    source, status, points = CGROUP_CASES[name]
+    report = graded(f"adv-{name}", solved(L00, {"first_model": source}), cell_timeout=60, notebook_timeout=240)
+    assert (report.status, by_id(report)) == (status, {"load_data": 1, "first_model": points}), report.notes
+    assert "pids" in report.isolation
+
+
+def by_id(report):
+    return {e.id: e.points for e in report.exercises}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_hostile_cell(graded, outside, name):
+    source, status, points = CASES[name]
+    before = outside()
+    report = graded(f"adv-{name}", solved(L00, {"first_model": source}), cell_timeout=60, notebook_timeout=240)
+    assert (report.status, by_id(report)) == (status, {"load_data": 1, "first_model": points}), report.notes
+    assert outside() == before
+
+
+@sandboxed
+@pytest.mark.parametrize("name", list(SANDBOX_CASES))
+def test_sandbox_hides_and_protects(graded, outside, name):
+    source, status, points = SANDBOX_CASES[name]
+    before = outside()
+    report = graded(f"adv-{name}", solved(L00, {"first_model": source}), cell_timeout=60, notebook_timeout=240)
+    assert (report.status, by_id(report)) == (status, {"load_data": 1, "first_model": points}), report.notes
+    assert "bubblewrap sandbox" in report.isolation
+    assert outside() == before
+
+
+@sandboxed
+def test_no_network(graded):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    accepted = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept())
+            except OSError:
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    source = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=3)\n" + RIGHT
+    report = graded("adv-network", solved(L00, {"first_model": source}))
+    stop.set()
+    server.close()
+    assert by_id(report) == {"load_data": 1, "first_model": 0} and not accepted
+
+
+@sandboxed
+def test_daemon_cannot_outlive_the_grading(graded, tmp_path):
+    canary = tmp_path / "canary.txt"
+    canary.write_text("untouched")
+    canary.chmod(0o666)
+    daemon = (f"import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+              f"        time.sleep(20)\n        open({str(canary)!r}, 'w').write('pwned')\n        os._exit(0)\n"
+              f"    os._exit(0)\n" + RIGHT)
+    report = graded("adv-daemon", solved(L00, {"first_model": daemon}))
+    assert by_id(report) == {"load_data": 1, "first_model": 1}
+    import time
+
+    time.sleep(25)
+    assert canary.read_text() == "untouched"
+
+
+def test_huge_notebook_is_refused(graded, tmp_path):
+    nb = solved(L00)
+    nb.cells[0].source += "\n" + "x" * (MAX_NOTEBOOK_BYTES + 10)
+    path = tmp_path / f"{L00.stem}.ipynb"
+    path.write_text(json.dumps(nb))
+    report = graded("adv-huge-file", path)
+    assert report.status == "invalid_notebook" and report.score == 0 and "MiB" in report.notes[0]
+
+
+def test_renamed_cell_ids_and_missing_metadata_still_graded(graded):
+    nb = solved(L00)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"renamed-{i}"
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "first_model")
+    answer.metadata.pop("nbgrader")  # JupyterLab copy/paste can lose it
+    report = graded("adv-metadata", nb)
+    assert by_id(report) == {"load_data": 1, "first_model": 1}
+
+
+def test_duplicated_answer_cell_first_copy_counts(graded):
+    nb = solved(L00)
+    idx = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "first_model")
+    dup = json.loads(json.dumps(nb.cells[idx]))
+    dup["source"] = WRONG
+    nb.cells.insert(idx + 1, type(nb.cells[idx])(dup))
+    report = graded("adv-duplicate", nb)
+    assert by_id(report) == {"load_data": 1, "first_model": 1}
