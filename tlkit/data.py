@@ -21,6 +21,7 @@ import numpy as np
 from .paths import MANIFEST, REBUILD_HINT, data_dir
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
+TEXTURE_CLASSES = ("brick", "grass", "gravel", "coffee", "fur", "cells", "stars", "retina")
 ANIMAL_CLASSES = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra")
 
 # name -> (class names, one-line description)
@@ -29,6 +30,7 @@ DATASETS: dict[str, tuple[tuple[str, ...], str]] = {
     "digits": (DIGIT_CLASSES, "1,797 UCI optical digits, 8x8 grey, uint8 0-16 (scikit-learn)"),
     "mnistm5k": (DIGIT_CLASSES, "the mnist5k digits blended into colour photo patches, 28x28x3 uint8"),
     "animal_mnist": (ANIMAL_CLASSES, "10,000 animal silhouettes, 28x28 grey, uint8 0-255 (animal-mnist)"),
+    "textures": (TEXTURE_CLASSES, "1,400 colour texture patches 64x64x3 in 8 classes, cut from scikit-image photos"),
 }
 SPLITS = ("public", "holdout")
 
