@@ -4,6 +4,9 @@ WRONG[(lesson, answer_id)] is either one source for both frameworks or a dict pe
 Each is graded in the test suite and must lose exactly its exercise's points.
 """
 
+import importlib
+from pathlib import Path
+
 SEQUENTIAL_SPLIT = '''from sklearn.model_selection import train_test_split
 
 
@@ -82,3 +85,9 @@ GROUPS = {
 def wrong_source(lesson: str, answer_id: str, framework: str) -> str:
     src = WRONG[(lesson, answer_id)]
     return src[framework] if isinstance(src, dict) else src
+
+# Later lessons keep their wrong answers in wrong_answers_<NN>.py (dicts WRONG and GROUPS of the same form).
+for _path in sorted(Path(__file__).parent.glob("wrong_answers_[0-9][0-9].py")):
+    _module = importlib.import_module(_path.stem)
+    WRONG.update(_module.WRONG)
+    GROUPS.update(_module.GROUPS)
