@@ -1,0 +1,103 @@
+"""Class-grading benchmark: N submissions of one lesson, graded with 1 and with W workers, and by nbgrader.
+
+    .venv/bin/python benchmarks/class_bench.py [--size 30] [--workers 2] [--lesson 01_ml_basics] [--skip-nbgrader]
+
+Writes benchmarks/class_results.json: wall seconds per run, the speed-ups, and the peak memory of the
+grading process itself (the kernels run in their own processes). Budgets (issue #5): 2 workers >= 1.8x
+faster than 1 on 2 cores, >= 3x faster than sequential `nbgrader autograde`, grading process <= 500 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from submissions import solved, write
+from wrong_answers import GROUPS, wrong_source
+
+from autograder.classroom import ClassRun, find_submissions
+from autograder.environment import versions
+from autograder.lessons import LessonNotebook
+from autograder.release import nbgrader_env
+
+
+def make_class(root: Path, ln: LessonNotebook, size: int) -> Path:
+    """A realistic mix: right answers, each wrong group, and blank notebooks, cycled."""
+    variants = [solved(ln)] + [solved(ln, {a: wrong_source(ln.lesson, a, ln.framework) for a in g})
+                               for g in GROUPS[ln.lesson]]
+    submitted = root / "submitted"
+    for i in range(size):
+        target = submitted / f"learner{i:03d}" / ln.lesson / f"{ln.stem}.ipynb"
+        if i % 5 == 4:
+            target.parent.mkdir(parents=True)
+            shutil.copy(ln.release, target)
+        else:
+            write(variants[i % len(variants)], target)
+    return submitted
+
+
+def timed_class_run(submitted: Path, lesson: str, workers: int, out: Path) -> float:
+    start = time.perf_counter()
+    ClassRun(out, device="cpu").run(find_submissions(submitted, lesson), workers=workers, force=True)
+    return time.perf_counter() - start
+
+
+def timed_nbgrader(root: Path, submitted: Path, lesson: str) -> float:
+    course = root / "nbgrader-course"
+    shutil.copytree(ROOT / "solutions" / lesson, course / "solutions" / lesson)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(submitted, course / "submitted")
+    run = [sys.executable, "-m", "nbgrader"]
+    subprocess.run([*run, "generate_assignment", lesson, "--force"], cwd=course, env=nbgrader_env(), check=True,
+                   capture_output=True)
+    start = time.perf_counter()
+    subprocess.run([*run, "autograde", lesson, "--force"], cwd=course, env=nbgrader_env(), check=True,
+                   capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, default=30)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--lesson", default="01_ml_basics")
+    p.add_argument("--framework", default="pytorch")
+    p.add_argument("--skip-nbgrader", action="store_true")
+    p.add_argument("--out", default=str(Path(__file__).with_name("class_results.json")))
+    args = p.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    ln = LessonNotebook(args.lesson, args.framework)
+    with tempfile.TemporaryDirectory(prefix="tlclass-") as tmp:
+        root = Path(tmp)
+        submitted = make_class(root, ln, args.size)
+        one = timed_class_run(submitted, ln.lesson, 1, root / "grades1")
+        many = timed_class_run(submitted, ln.lesson, args.workers, root / "gradesN")
+        same = (root / "grades1" / "grades.csv").read_text().split("\n")[0] == \
+            (root / "gradesN" / "grades.csv").read_text().split("\n")[0]
+        nbg = None if args.skip_nbgrader else timed_nbgrader(root, submitted, ln.lesson)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = {"measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+              "cpus": os.cpu_count(), "lesson": ln.stem, "class_size": args.size,
+              "seconds_1_worker": round(one, 1), f"seconds_{args.workers}_workers": round(many, 1),
+              "speedup_workers": round(one / many, 2), "seconds_nbgrader_autograde": nbg and round(nbg, 1),
+              "speedup_vs_nbgrader": nbg and round(nbg / many, 2), "same_csv_columns": same,
+              "grading_process_peak_mb": round(peak_mb, 1), "versions": versions()}
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
