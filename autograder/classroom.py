@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .environment import free_gpu_memory_mib
 from .feedback import html_report
 from .grade import grade_notebook, stop_all_workers
 
@@ -50,13 +51,19 @@ def find_submissions(root: Path, lesson: str | None = None) -> list[Submission]:
     return [s for s in found if ".ipynb_checkpoints" not in s.path.parts]
 
 
-def default_workers() -> int:
-    """One worker per core, but no more than memory allows (a notebook's kernel may take ~3 GB)."""
+GPU_MIB_PER_NOTEBOOK = 4096  # a lesson's kernel on CUDA: framework context + models + batches, with room
+
+
+def default_workers(device: str = "cpu") -> int:
+    """One worker per core, within memory (a kernel may take ~3 GB) and, on GPU, within free GPU memory."""
     try:
         mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):
         mem_gb = 8
-    return max(1, min(os.cpu_count() or 1, int(mem_gb // 3)))
+    workers = max(1, min(os.cpu_count() or 1, int(mem_gb // 3)))
+    if device in ("cuda", "auto") and (free := free_gpu_memory_mib()):
+        workers = max(1, min(workers, sum(free) // GPU_MIB_PER_NOTEBOOK))
+    return workers
 
 
 def sha256(path: Path) -> str:
@@ -141,7 +148,7 @@ def main(args) -> int:
         print(f"no notebooks found under {args.submitted}")
         return 1
     run = ClassRun(Path(args.out), args.device, args.cell_timeout, args.timeout)
-    records = run.run(subs, args.workers or default_workers(), force=args.force)
+    records = run.run(subs, args.workers or default_workers(args.device), force=args.force)
     by_status: dict[str, int] = {}
     for r in records:
         by_status[r["status"]] = by_status.get(r["status"], 0) + 1

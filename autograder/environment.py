@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import subprocess
 from importlib import metadata
 
 LIBRARIES = ("numpy", "torch", "keras", "tensorflow-cpu", "tensorflow", "scikit-learn", "nbgrader", "nbclient")
@@ -39,8 +40,22 @@ def kernel_env(device: str, framework: str) -> dict[str, str]:
     """Environment for the worker and its kernel: one thread per op on CPU, quiet logs, fixed hashing."""
     env = dict(os.environ)
     env.update(TLKIT_DEVICE=device, MPLBACKEND="Agg", PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1",
+               # Same grade on CPU and GPU: no TF32 maths, deterministic kernels, whatever the notebook sets.
+               NVIDIA_TF32_OVERRIDE="0", TF_DETERMINISTIC_OPS="1", CUBLAS_WORKSPACE_CONFIG=":4096:8")
     env.setdefault("OMP_NUM_THREADS", "1")
     if framework == "keras" and device == "cuda":
         env.setdefault("KERAS_BACKEND", "torch")  # the GPU machines carry torch, not TensorFlow
     return env
+
+
+def free_gpu_memory_mib() -> list[int]:
+    """Free memory of each visible NVIDIA GPU, in MiB (empty without one)."""
+    if not gpu_present():
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=20, check=True).stdout
+        return [int(line) for line in out.split() if line.strip().isdigit()]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []

@@ -239,6 +239,10 @@ def judge(report: Report, exercises, events: list[dict], answers: dict[int, str]
         report.status = "kernel_died"
         report.notes.append("The Python kernel died while running your notebook (a crash, os._exit, or running out "
                             "of memory); checks that had not run yet score 0.")
+    elif end["event"] == "runner_error" and any(e.get("event") == "start" for e in events):
+        report.status = "kernel_died"
+        report.notes.append(f"The kernel stopped answering the grader properly ({end.get('message')}); "
+                            "checks that had not run yet score 0. Did a cell replace a library function?")
     elif end["event"] == "runner_error":
         report.status = "grader_error"
         report.notes.append(f"The notebook could not be run: {end.get('message')}")

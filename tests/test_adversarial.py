@@ -48,7 +48,7 @@ def outside():
 CASES = {
     # name: (source of the first_model cell, expected status, expected first_model points)
     "patch-numpy-equality": ("import numpy as np\nnp.array_equal = lambda *a, **k: True\nnp.allclose = lambda *a, **k: True\n"
-                             + WRONG, "graded", 0),
+                             + WRONG, "kernel_died", 0),
     "patch-builtins": ("import builtins\nbuiltins.tuple = lambda x: (5, 10)\nbuiltins.sum = lambda *a: 650\n" + WRONG,
                        "graded", 0),
     "patch-probe-runtime": (WRONG + "\nimport autograder.probe_runtime as pr\n"
@@ -69,6 +69,10 @@ CASES = {
     "huge-output": ("print('x' * 50_000_000)\n" + RIGHT, "graded", 1),
     "stderr-noise": ("import sys, os\nprint('warn', file=sys.stderr)\nos.write(2, b'raw stderr\\n')\n" + RIGHT,
                      "graded", 1),
+    "patch-torch-comparisons": ("import torch\ntorch.equal = lambda *a: True\ntorch.allclose = lambda *a, **k: True\n"
+                                "torch.Tensor.__eq__ = lambda *a: True\n" + WRONG, "graded", 0),
+    "patch-json": ("import json\n_dumps = json.dumps\njson.dumps = lambda o, *a, **k: _dumps({'ok': True}, *a, **k)\n"
+                   + WRONG, "kernel_died", 0),
     "fill-the-disk": ("with open('big.bin', 'wb') as f:\n    for _ in range(4096):\n        f.write(bytes(2**20))\n"
                       + RIGHT, "graded", 0),
 }
@@ -188,3 +192,28 @@ def test_duplicated_answer_cell_first_copy_counts(graded):
     nb.cells.insert(idx + 1, type(nb.cells[idx])(dup))
     report = graded("adv-duplicate", nb)
     assert by_id(report) == {"load_data": 1, "first_model": 1}
+
+
+def test_reordered_cells_keep_their_checks(graded):
+    nb = solved(L00)
+    cells = nb.cells
+    i = next(i for i, c in enumerate(cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "first_model_md")
+    j = next(i for i, c in enumerate(cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "test_first_model")
+    nb.cells = cells[:1] + cells[i:j + 1] + cells[1:i] + cells[j + 1:]  # Part B moved before the set-up
+    report = graded("adv-reordered", nb)
+    assert report.status == "graded" and by_id(report) == {"load_data": 1, "first_model": 0}
+    assert "not defined" in " ".join(next(e for e in report.exercises if e.id == "first_model").messages)
+
+
+def test_notebook_of_another_lesson_is_graded_as_that_lesson(graded, tmp_path):
+    other = LessonNotebook("01_ml_basics", "pytorch")
+    path = tmp_path / f"{L00.stem}.ipynb"  # handed in under lesson 00's name
+    path.write_text(json.dumps(nbformat_read(other.release)))
+    report = graded("adv-other-lesson", path)
+    assert (report.lesson, report.status, report.score, report.max_score) == ("01_ml_basics", "graded", 0, 10)
+
+
+def nbformat_read(path):
+    import nbformat
+
+    return nbformat.read(path, as_version=4)

@@ -320,20 +320,24 @@ def count_params(model: keras.Model, trainable_only: bool = False) -> int:
 
 
 # ----------------------------------------------------------------- pretrained backbones
-def preprocess_inputs(images: np.ndarray, name: str = "efficientnet_lite0") -> np.ndarray:
+def preprocess_inputs(images: np.ndarray, name: str = "efficientnet_lite0", size: int | None = None) -> np.ndarray:
     """uint8 RGB images -> float32 array (N, 224, 224, 3), resized and normalised for :func:`load_backbone`.
 
     ``images`` is (N, H, W, 3), grey (N, H, W) (channels repeated), or a list of images of
     different sizes; see :func:`tlkit.pretrained.preprocess` (PIL bilinear resize, the
-    backbone's own mean and std). Its twin gives the same numbers channels first.
+    backbone's own mean and std). ``size`` (default: the backbone's 224) resizes to another
+    square size, e.g. 64 to keep small images as they are (cheaper, for a backbone loaded with
+    the same ``input_size``). Its twin gives the same numbers channels first.
     """
-    return pretrained.preprocess(images, size=pretrained.backbone(name).input_size, name=name)
+    size = pretrained.backbone(name).input_size if size is None else int(size)
+    return pretrained.preprocess(images, size=size, name=name)
 
 
 def load_backbone(
     name: str = "efficientnet_lite0",
     include_top: bool = False,
     trainable: bool = False,
+    input_size: int | None = None,
 ) -> keras.Model:
     """A network pretrained on ImageNet, from the course's offline weights (the PyTorch twin's, copied).
 
@@ -346,13 +350,17 @@ def load_backbone(
     named like ``keras.applications``: ``stem_*``, ``block1a_*`` ... ``block7a_*``,
     ``top_*`` (:mod:`tlkit.keras_efficientnet`). Weights come from
     :func:`tlkit.pretrained.load_weights`, which raises DataError when they are not built.
+    ``input_size`` (default 224) builds the model for square images of that size
+    (``preprocess_inputs(..., size=)``), e.g. 64 for small images; padding stays the one
+    computed for 224, as in the PyTorch twin, so both give the same features at any size.
     """
     spec = pretrained.backbone(name)
+    size = spec.input_size if input_size is None else int(input_size)
     builders = {"efficientnet_lite0": keras_efficientnet.build_efficientnet_lite0}
     if name not in builders:
         raise KeyError(f"tlkit.keras cannot build {name!r} yet; it can build: {', '.join(builders)}")
     state = pretrained.load_weights(name)
-    model = builders[name](include_top=include_top, input_shape=(spec.input_size, spec.input_size, 3))
+    model = builders[name](include_top=include_top, input_shape=(size, size, 3))
     keras_efficientnet.load_torch_weights(model, state)
     model.trainable = trainable
     return model

@@ -253,14 +253,17 @@ def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
 
 
 # ----------------------------------------------------------------- pretrained backbones
-def preprocess_inputs(images: np.ndarray, name: str = "efficientnet_lite0") -> torch.Tensor:
+def preprocess_inputs(images: np.ndarray, name: str = "efficientnet_lite0", size: int | None = None) -> torch.Tensor:
     """uint8 RGB images -> float32 tensor (N, 3, 224, 224), resized and normalised for :func:`load_backbone`.
 
     ``images`` is (N, H, W, 3), grey (N, H, W) (channels repeated), or a list of images of
     different sizes; see :func:`tlkit.pretrained.preprocess` (PIL bilinear resize, the
-    backbone's own mean and std). Its twin gives the same numbers channels last.
+    backbone's own mean and std). ``size`` (default: the backbone's 224) resizes to another
+    square size, e.g. 64 to keep small images as they are (cheaper, for a backbone loaded with
+    the same ``input_size``). Its twin gives the same numbers channels last.
     """
-    x = pretrained.preprocess(images, size=pretrained.backbone(name).input_size, name=name)
+    size = pretrained.backbone(name).input_size if size is None else int(size)
+    x = pretrained.preprocess(images, size=size, name=name)
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
 
@@ -268,6 +271,7 @@ def load_backbone(
     name: str = "efficientnet_lite0",
     include_top: bool = False,
     trainable: bool = False,
+    input_size: int | None = None,
 ) -> torch.nn.Module:
     """A network pretrained on ImageNet, from the course's offline weights, in eval mode on the CPU.
 
@@ -282,6 +286,10 @@ def load_backbone(
     ``trainable=False``. The model is the ``EfficientNet`` of ``efficientnet_lite_pytorch``
     (``model._blocks[-2:]`` are the last blocks); weights come from
     :func:`tlkit.pretrained.load_weights`, which raises DataError when they are not built.
+    ``input_size`` (default 224) is the image size you will feed (``preprocess_inputs(..., size=)``):
+    the network is convolutional with a global average at the end, so it accepts any size of at
+    least 32 pixels (padding stays the one computed for 224, as in the Keras twin); it is kept
+    as ``model.input_size``.
     """
     from efficientnet_lite_pytorch import EfficientNet  # the architecture (imports torch only)
 
@@ -293,4 +301,5 @@ def load_backbone(
         model._dropout = torch.nn.Identity()
         model._fc = torch.nn.Identity()
     model.requires_grad_(trainable)
+    model.input_size = spec.input_size if input_size is None else int(input_size)
     return model.eval()
