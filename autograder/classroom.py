@@ -121,6 +121,36 @@ class ClassRun:
         return records
 
 
+def export_to_gradebook(records: list[dict], db_url: str) -> int:
+    """Put the scores into nbgrader's gradebook (as auto scores), so the formgrader shows them.
+
+    The lesson must be in the gradebook already (``nbgrader generate_assignment <lesson>``); learners and
+    submissions are created as needed. Returns the number of notebooks written.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    written = 0
+    with Gradebook(db_url) as gb:
+        for r in records:
+            if not r.get("lesson") or not r.get("exercises"):
+                continue
+            stem = Path(r["notebook"]).stem
+            gb.update_or_create_student(r["learner"])
+            try:
+                gb.find_submission(r["lesson"], r["learner"])
+            except MissingEntry:
+                gb.add_submission(r["lesson"], r["learner"])
+            for ex in r["exercises"]:
+                try:
+                    grade = gb.find_grade(ex["test_id"], stem, r["lesson"], r["learner"])
+                except MissingEntry:
+                    continue  # a notebook under another name than the lesson's: not in the gradebook
+                grade.auto_score = ex["points"]
+            gb.db.commit()
+            written += 1
+    return written
+
+
 VERSION_COLUMNS = ("python", "numpy", "torch", "keras", "keras_backend", "tensorflow-cpu", "scikit-learn", "nbgrader")
 
 
@@ -154,4 +184,6 @@ def main(args) -> int:
         by_status[r["status"]] = by_status.get(r["status"], 0) + 1
     print(f"{len(records)} notebooks: " + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())))
     print(f"grades: {run.out / 'grades.csv'}; feedback: {run.out / 'feedback'}")
+    if args.gradebook:
+        print(f"{export_to_gradebook(records, args.gradebook)} notebooks written to the gradebook {args.gradebook}")
     return 0

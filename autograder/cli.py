@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--only", nargs="+", help="regrade only these learners")
     k.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
     k.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    k.add_argument("--gradebook", help="also write the scores to this nbgrader gradebook (e.g. sqlite:///gradebook.db)")
     k.add_argument("--cell-timeout", type=int, default=120)
     k.add_argument("--timeout", type=int, default=900)
     k.set_defaults(run=_class)

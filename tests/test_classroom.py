@@ -93,3 +93,26 @@ def test_flat_folder_of_notebooks(tmp_path):
     subs = find_submissions(tmp_path)
     assert [s.learner for s in subs] == ["ann", "ben"]
     assert not os.path.exists(tmp_path / "grades")
+
+
+def test_scores_land_in_the_nbgrader_gradebook(klass, tmp_path):
+    import subprocess
+    import sys
+
+    from nbgrader.api import Gradebook
+
+    from autograder.classroom import export_to_gradebook
+    from autograder.lessons import REPO_ROOT, SOLUTIONS
+    from autograder.release import nbgrader_env
+
+    _, _, records = klass
+    course = tmp_path / "course"
+    shutil.copytree(SOLUTIONS / LN.lesson, course / "solutions" / LN.lesson)
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", course)
+    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", LN.lesson, "--force"], cwd=course,
+                   env=nbgrader_env(), check=True, capture_output=True)
+    url = f"sqlite:///{course / '.nbgrader' / 'gradebook.db'}"
+    assert export_to_gradebook(records, url) == 5
+    with Gradebook(url) as gb:
+        scores = {s: gb.find_submission(LN.lesson, s).score for s in ("alice", "bob", "carol", "dave", "erin")}
+    assert scores == {"alice": 2, "bob": 0, "carol": 1, "dave": 0, "erin": 1}
