@@ -6,3 +6,9 @@ Learner code runs only in a Jupyter kernel started by a separate worker process
 observations; *rubrics* (:mod:`autograder.rubrics`) hold the expectations and
 decide pass/fail in the grading process, which never runs learner code.
 """
+
+import sys
+
+# nbformat imports jsonschema, whose format checker imports rfc3987_syntax, which builds a grammar at import
+# (1-3 s in every worker). Nothing here validates IRIs: tell jsonschema that package is absent.
+sys.modules.setdefault("rfc3987_syntax", None)

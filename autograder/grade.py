@@ -19,7 +19,16 @@ from .assemble import assemble
 from .environment import kernel_env, resolve_device, versions
 from .lessons import LessonNotebook, identify, parse_stem
 from .rubric import NOT_ANSWERED, judge_payload, load_exercises
-from .sandbox import CgroupV1, Limits, bwrap_command, bwrap_works, describe, limit_args, sandbox_env
+from .sandbox import (
+    CgroupV1,
+    Limits,
+    bwrap_command,
+    bwrap_works,
+    describe,
+    limit_args,
+    sandbox_env,
+    seed_font_cache,
+)
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 
@@ -106,7 +115,9 @@ def run_worker(nb, workdir: Path, env: dict, device: str, cell_timeout: int, not
     limits = limits or Limits(cpu_seconds=notebook_timeout * 2 + 60)
     nb_path = workdir / "submission.ipynb"
     nbformat.write(nb, nb_path)
-    os.chmod(workdir, 0o777)  # the sandbox's unprivileged uid writes here
+    seed_font_cache(workdir)
+    for path in [workdir, *workdir.rglob("*")]:
+        os.chmod(path, 0o777)  # the sandbox's unprivileged uid writes here
     read_fd, write_fd = os.pipe()
     cmd = [sys.executable, "-m", "autograder.runner", str(nb_path), "--events-fd", str(write_fd),
            "--cell-timeout", str(cell_timeout), *limit_args(limits, device)]
