@@ -30,13 +30,16 @@ BUDGET_GRADE_RATIO = 1.5
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeat", type=int, default=2, help="runs per measurement; the median is kept")
+    p.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is kept")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
+    p.add_argument("lessons", nargs="*", help="only these lessons (default: all)")
     args = p.parse_args()
     device = resolve_device(args.device)
     rows = []
     for ln in all_lesson_notebooks():
+        if args.lessons and ln.lesson not in args.lessons:
+            continue
         run = [execute_bare(ln.solution, device, ln.framework) for _ in range(args.repeat)]
         grades = [grade_notebook(ln.solution, device=device) for _ in range(args.repeat)]
         row = {"notebook": ln.stem, "run_s": round(statistics.median(run), 2),

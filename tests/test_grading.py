@@ -90,7 +90,7 @@ def test_nbgrader_autograde_agrees_with_the_course_grader(graded, tmp_path, less
     for ln in [ln for ln in LESSON_NOTEBOOKS if ln.lesson == lesson]:
         subs = {f"solution-{ln.stem}": (solved(ln), graded(f"solution-{ln.stem}", ln.solution)),
                 f"blank-{ln.stem}": (None, graded(f"blank-{ln.stem}", ln.release))}
-        for group in GROUPS[lesson]:
+        for group in GROUPS[lesson][:1]:  # one wrong group suffices to show both sides in nbgrader too
             key = f"wrong-{ln.stem}-{'+'.join(group)}"
             nb = solved(ln, {aid: wrong_source(lesson, aid, ln.framework) for aid in group})
             subs[key] = (nb, graded(key, nb))
