@@ -182,14 +182,16 @@ def make_batches(
     batch_size: int = 64,
     shuffle: bool = False,
     seed: int = 0,
+    scale: float | None = None,
 ) -> ArrayBatches:
     """Batches of ``(inputs, labels)`` (or ``(inputs,)`` without ``y``) for :func:`fit`.
 
-    Inputs are ``to_inputs(x)``, labels int64. Shuffling, when asked for, is
-    repeatable: a new order each epoch, the same orders for the same ``seed``.
+    Inputs are ``to_inputs(x, scale)``, labels int64. Shuffling, when asked for, is
+    repeatable: a new order each epoch, the same orders for the same ``seed``. For
+    feature vectors (N, D) that must stay as they are, pass ``scale=1``.
     """
     labels = None if y is None else common.as_labels(y)
-    return ArrayBatches(to_inputs(x), labels, batch_size, shuffle, seed)
+    return ArrayBatches(to_inputs(x, scale), labels, batch_size, shuffle, seed)
 
 
 def load_batches(

@@ -101,13 +101,15 @@ def make_batches(
     batch_size: int = 64,
     shuffle: bool = False,
     seed: int = 0,
+    scale: float | None = None,
 ) -> DataLoader:
     """Batches of ``(inputs, labels)`` (or ``(inputs,)`` without ``y``) for :func:`fit`.
 
-    Inputs are ``to_inputs(x)``, labels int64. Shuffling, when asked for, is
-    repeatable: a new order each epoch, the same orders for the same ``seed``.
+    Inputs are ``to_inputs(x, scale)``, labels int64. Shuffling, when asked for, is
+    repeatable: a new order each epoch, the same orders for the same ``seed``. For
+    feature vectors (N, D) that must stay as they are, pass ``scale=1``.
     """
-    tensors = [to_inputs(x)]
+    tensors = [to_inputs(x, scale)]
     if y is not None:
         tensors.append(torch.from_numpy(common.as_labels(y)))
     generator = torch.Generator().manual_seed(seed) if shuffle else None

@@ -1,0 +1,99 @@
+"""Lesson 03 rubric: two-stage fine-tuning (head first, last blocks unfrozen, two learning rates, stage 2)."""
+
+import numpy as np
+
+from tlkit.data import load_dataset
+
+from ..probes.l03_fine_tuning import LR_BACKBONE, LR_HEAD, UNFREEZE_BLOCKS
+from ..rubric import Exercise
+
+FINE_TUNE_MIN_ACCURACY = 0.85  # measured on the 200 held-out textures; see the lesson's report
+N_BLOCKS = 16
+
+
+def judge_head_first(obs):
+    msgs = []
+    want = 1280 * obs["n_classes"] + obs["n_classes"]
+    if obs["head_trainable"] == 0:
+        msgs.append("The new head is frozen too: nothing can learn in stage 1. Freeze only the backbone and leave "
+                    "the head trainable.")
+    elif obs["head_trainable"] != want:
+        msgs.append(f"The head has {obs['head_trainable']} trainable parameters; a linear layer from the 1280 "
+                    f"features to {obs['n_classes']} classes has {want}.")
+    if obs["backbone_trainable"]:
+        msgs.append(f"The backbone still has {obs['backbone_trainable']} trainable parameters in stage 1: freeze it "
+                    "so that the random head cannot wreck the pretrained weights.")
+    return msgs
+
+
+def judge_unfreeze(obs):
+    msgs = []
+    for n in UNFREEZE_BLOCKS:
+        o = obs[str(n)]
+        want = {f"block {i}" for i in range(N_BLOCKS - n, N_BLOCKS)} | {"head"}
+        got = set(o["trainable_parts"])
+        if not got:
+            msgs.append(f"`unfreeze_last_blocks(backbone, {n})` left nothing trainable.")
+        elif "stem" in got or len(got - want) > 0:
+            extra = len(got - want)
+            msgs.append(f"`unfreeze_last_blocks(backbone, {n})` made {extra} earlier part(s) trainable too: only the "
+                        f"last {n} block(s) and the final 1x1 conv should train, not the whole network.")
+        elif got != want:
+            msgs.append(f"`unfreeze_last_blocks(backbone, {n})` should make the last {n} block(s) and the final 1x1 "
+                        "conv trainable; some of them stay frozen.")
+        if o["bn_stats_changed"] or o["bn_in_train_mode"] or o["bn_trainable"]:
+            msgs.append("Batch normalisation is not frozen: a training step changed its running statistics (or its "
+                        "layers are trainable / in train mode). Keep every batch-norm layer in inference mode.")
+        if msgs:
+            break
+    return msgs
+
+
+def _near(step, lr):
+    return 0.5 * lr <= step <= 2.0 * lr
+
+
+def judge_param_groups(obs):
+    if "type" in obs:
+        return [f"`make_optimizer` should return an optimizer, not a {obs['type']}."]
+    msgs = []
+    head, backbone = obs["head"], obs["backbone_trainable"]
+    if not head or not all(s > 0 for s in head):
+        msgs.append("The head's parameters are missing from the optimizer: it would never update the new layer.")
+    elif not all(_near(s, LR_HEAD) for s in head):
+        msgs.append("The head does not learn at `lr_head`.")
+    if not all(s > 0 for s in backbone):
+        msgs.append("Some trainable backbone parameters are missing from the optimizer.")
+    elif not all(_near(s, LR_BACKBONE) for s in backbone):
+        msgs.append("The backbone's trainable parameters do not learn at `lr_backbone`: the pretrained layers need "
+                    "a lower learning rate than the head (one learning rate for all is the mistake).")
+    if obs["backbone_frozen_moved"]:
+        msgs.append("The optimizer also holds frozen backbone parameters: give it only those with requires_grad.")
+    if obs.get("group_lrs") is not None and obs["group_lrs"] != sorted([LR_BACKBONE, LR_HEAD]):
+        msgs.append("Use two parameter groups: one at `lr_backbone`, one at `lr_head`.")
+    if obs.get("base_lr") is not None and abs(obs["base_lr"] - LR_HEAD) > 1e-9:
+        msgs.append("The optimizer's own learning rate should be `lr_head` (the backbone's is a fraction of it).")
+    return msgs
+
+
+def judge_fine_tune(obs):
+    msgs = []
+    if obs["history_len"] < 1:
+        msgs.append("`history_ft` records no epoch of stage 2: keep the history of the fine-tuning run.")
+    y = load_dataset("textures", "holdout").y
+    acc = float(np.mean(np.asarray(obs["holdout_pred"]) == y))
+    if acc < FINE_TUNE_MIN_ACCURACY or obs["val"] < obs["frozen_val"] - 0.05:
+        msgs.append(f"Your fine-tuned `model` classifies {acc:.0%} of unseen textures correctly (validation "
+                    f"{obs['val']:.0%}, frozen model {obs['frozen_val']:.0%}); a careful fine-tune reaches at least "
+                    f"{FINE_TUNE_MIN_ACCURACY:.0%}. A learning rate too high destroys the pretrained weights; early "
+                    "stopping should bring back the best epoch on validation.")
+    return msgs
+
+
+EXERCISES = [
+    Exercise("test_head_first", "head_first", "Stage 1: a new head on a frozen backbone", 2, judge_head_first),
+    Exercise("test_unfreeze", "unfreeze", "Unfreeze the last blocks, batch norm frozen", 2, judge_unfreeze),
+    Exercise("test_param_groups", "param_groups", "Two learning rates", 3, judge_param_groups),
+    Exercise("test_fine_tune", "fine_tune", "Stage 2: fine-tune with a schedule and early stopping", 3,
+             judge_fine_tune),
+]
