@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_helper_api import imported_modules
 
 import tlkit.data
 from tlkit import build_data, pretrained
@@ -118,15 +119,7 @@ def test_preprocess_rejects_what_it_cannot_read():
 
 
 def _imports(path: Path, top_level_only: bool) -> set[str]:
-    tree = ast.parse(path.read_text())
-    nodes = tree.body if top_level_only else list(ast.walk(tree))
-    names = set()
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    return names
+    return imported_modules(ast.parse(path.read_text()), top_level_only)
 
 
 def test_only_the_converter_imports_torch():
