@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlkit.data import DATASETS, dataset_path
+from tlkit.data import DATASETS, dataset_path, write_npz
 from tlkit.paths import MANIFEST, REPO_ROOT, data_dir
 
 CGROUP_V1 = Path("/sys/fs/cgroup")
@@ -58,11 +58,8 @@ def holdout_inputs_dir() -> Path:
     for name in DATASETS:
         target = folder / f"{name}.npz"
         if not target.exists():
-            folder.mkdir(parents=True, exist_ok=True)
             with np.load(dataset_path(name, "holdout"), allow_pickle=False) as npz:
-                tmp = folder / f".{name}.{uuid.uuid4().hex}.npz"
-                np.savez(tmp, x=npz["x"])
-                os.replace(tmp, target)
+                write_npz(target, {"x": npz["x"]}, compressed=False)
     return folder
 
 

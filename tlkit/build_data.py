@@ -15,12 +15,10 @@ import importlib.resources
 import json
 import pickle
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
-from .data import DATASETS, DataError, check_arrays, dataset_path, describe, read_manifest
+from .data import DATASETS, DataError, check_arrays, dataset_path, describe, read_manifest, write_npz
 from .paths import MANIFEST
 
 SEED = 20261123
@@ -141,14 +139,6 @@ def build_one(name: str) -> dict[str, dict[str, np.ndarray]]:
     return {"public": {"x": x[n:], "y": y[n:]}, "holdout": {"x": x[:n], "y": y[:n]}}
 
 
-def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
-        np.savez_compressed(tmp, **arrays)
-    Path(tmp.name).replace(path)
-    path.chmod(0o644)
-
-
 def _is_current(name: str) -> bool:
     try:
         for split in ("public", "holdout"):
@@ -183,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 except DataError as err:
                     print(f"  {name}: the build does not reproduce the manifest.\n  {err}", file=sys.stderr)
                     return 1
-            _write_atomic(path, arrays)
+            write_npz(path, arrays)
         print(f"  {name:14s} built {splits['public']['x'].shape} + holdout {splits['holdout']['x'].shape}")
     if args.write_manifest:
         MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")

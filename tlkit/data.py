@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,15 @@ def array_digest(a: np.ndarray) -> str:
 
 def describe(arrays: dict[str, np.ndarray]) -> dict[str, dict]:
     return {k: {"shape": list(v.shape), "dtype": v.dtype.str, "sha256": array_digest(v)} for k, v in arrays.items()}
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray], compressed: bool = True) -> None:
+    """Write arrays to ``path`` atomically (a reader never sees half a file), readable by everyone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz.tmp", delete=False) as tmp:
+        (np.savez_compressed if compressed else np.savez)(tmp, **arrays)
+    Path(tmp.name).replace(path)
+    path.chmod(0o644)
 
 
 def read_manifest() -> dict:

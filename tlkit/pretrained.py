@@ -20,14 +20,13 @@ import argparse
 import importlib.resources
 import json
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .data import DataError, array_digest, read_manifest
+from .data import DataError, array_digest, read_manifest, write_npz
 from .paths import MANIFEST, data_dir
 
 MANIFEST_KEY = "weights"
@@ -108,21 +107,13 @@ def read_source(name: str) -> dict[str, np.ndarray]:
     return {key: tensor.detach().cpu().numpy().copy() for key, tensor in state.items()}
 
 
-def _write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz.tmp", delete=False) as tmp:
-        np.savez(tmp, **arrays)
-    Path(tmp.name).replace(path)
-    path.chmod(0o644)
-
-
 def convert(name: str = "efficientnet_lite0") -> Path:
     """Convert the package's weights of ``name`` to ``weights_path(name)`` (atomically); return that path.
 
     Imports torch: run it in a process of its own (``python -m tlkit.pretrained build``).
     """
     path = weights_path(name)
-    _write_npz_atomic(path, read_source(name))
+    write_npz(path, read_source(name), compressed=False)
     return path
 
 
