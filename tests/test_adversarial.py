@@ -33,7 +33,8 @@ def tree_digest(*roots: Path) -> str:
     h = hashlib.sha256()
     for root in roots:
         for p in sorted(root.rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts:
+            # data/cache is the grading process's own cache (another test worker may be writing it right now)
+            if p.is_file() and "__pycache__" not in p.parts and "cache" not in p.relative_to(root).parts:
                 h.update(str(p).encode() + p.read_bytes())
     return h.hexdigest()
 
@@ -49,7 +50,7 @@ def outside():
 CASES = {
     # name: (source of the first_model cell, expected status, expected first_model points)
     "patch-numpy-equality": ("import numpy as np\nnp.array_equal = lambda *a, **k: True\nnp.allclose = lambda *a, **k: True\n"
-                             + WRONG, "kernel_died", 0),
+                             + WRONG, "graded", 0),
     "patch-builtins": ("import builtins\nbuiltins.tuple = lambda x: (5, 10)\nbuiltins.sum = lambda *a: 650\n" + WRONG,
                        "graded", 0),
     "patch-probe-runtime": (WRONG + "\nimport autograder.probe_runtime as pr\n"
