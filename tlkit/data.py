@@ -88,14 +88,15 @@ def read_manifest() -> dict:
         raise DataError(f"The data manifest {MANIFEST} is missing; restore it with git.") from None
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+def read_npz(path: Path, kind: str = "Data") -> dict[str, np.ndarray]:
+    """All arrays of a built ``.npz``; a missing or unreadable file raises :class:`DataError` naming the fix."""
     if not path.exists():
-        raise DataError(f"Data file {path} is missing. Build it with: {REBUILD_HINT}")
+        raise DataError(f"{kind} file {path} is missing. Build it with: {REBUILD_HINT}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise DataError(f"Data file {path} is unreadable ({err}). Rebuild it with: {REBUILD_HINT}") from None
+        raise DataError(f"{kind} file {path} is unreadable ({err}). Rebuild it with: {REBUILD_HINT}") from None
 
 
 def check_arrays(name: str, split: str, arrays: dict[str, np.ndarray], path: Path | str) -> None:
@@ -122,7 +123,7 @@ def load_dataset(name: str, split: str = "public") -> Dataset:
     if name not in DATASETS:
         raise KeyError(f"Unknown data set {name!r}; the course has: {', '.join(DATASETS)}")
     path = dataset_path(name, split)
-    arrays = _read_npz(path)
+    arrays = read_npz(path)
     check_arrays(name, split, arrays, path)
     return Dataset(name=name, x=arrays["x"], y=arrays["y"], classes=DATASETS[name][0])
 
@@ -130,7 +131,7 @@ def load_dataset(name: str, split: str = "public") -> Dataset:
 def load_inputs(name: str, split: str = "holdout") -> np.ndarray:
     """Only the images of a split, checked against the manifest (the grader's sandbox holds no labels)."""
     path = dataset_path(name, split)
-    arrays = _read_npz(path)
+    arrays = read_npz(path)
     if "x" not in arrays:
         raise DataError(f"Data file {path} holds no images. Rebuild it with: {REBUILD_HINT}")
     expected = read_manifest().get(name, {}).get(split, {}).get("x")

@@ -20,13 +20,12 @@ import argparse
 import importlib.resources
 import json
 import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .data import DataError, array_digest, read_manifest, write_npz
+from .data import DataError, array_digest, read_manifest, read_npz, write_npz
 from .paths import MANIFEST, data_dir
 
 MANIFEST_KEY = "weights"
@@ -149,16 +148,6 @@ def check_weights(name: str, arrays: dict[str, np.ndarray], path: Path | str) ->
         )
 
 
-def _read_weights_file(path: Path) -> dict[str, np.ndarray]:
-    if not path.exists():
-        raise DataError(f"Weights file {path} is missing. Build it with: {REBUILD_HINT}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise DataError(f"Weights file {path} is unreadable ({err}). Rebuild it with: {REBUILD_HINT}") from None
-
-
 def load_weights(name: str = "efficientnet_lite0") -> dict[str, np.ndarray]:
     """The pretrained tensors of ``name`` as ``{PyTorch state-dict name: numpy array}``, checked.
 
@@ -166,7 +155,7 @@ def load_weights(name: str = "efficientnet_lite0") -> dict[str, np.ndarray]:
     converted file is missing, unreadable or differs from the manifest.
     """
     path = weights_path(name)
-    arrays = _read_weights_file(path)
+    arrays = read_npz(path, "Weights")
     check_weights(name, arrays, path)
     return arrays
 
@@ -246,7 +235,7 @@ def write_manifest(names: list[str]) -> None:
     manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
     entry = manifest.setdefault(MANIFEST_KEY, {})
     for name in names:
-        entry[name] = digests(_read_weights_file(weights_path(name)))
+        entry[name] = digests(read_npz(weights_path(name), "Weights"))
     MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
