@@ -252,3 +252,14 @@ def test_load_batches_digits_is_stratified():
     share_train = np.bincount(y_train, minlength=10) / len(y_train)
     share_val = np.bincount(y_val, minlength=10) / len(y_val)
     np.testing.assert_allclose(share_train, share_val, atol=0.01)
+
+
+def test_probe_eval_mode_restores_every_submodule_mode():
+    """A grader probe predicts in eval mode and must leave a learner's frozen batch norm frozen."""
+    from autograder.probes.common import eval_mode
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Linear(2, 2))
+    model[1].eval()  # the learner froze batch norm inside a model in training mode
+    with eval_mode(model):
+        assert not any(m.training for m in model.modules())
+    assert [m.training for m in model.modules()] == [True, True, False, True]
