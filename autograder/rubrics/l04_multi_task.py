@@ -6,7 +6,7 @@ import numpy as np
 
 from tlkit.data import load_dataset
 
-from ..probes.l04_multi_task import DATASET, GRADIENT_PAIRS, LOG_VARS, PROBE_CLASSES, TASK_LOSSES, TASKS, WEIGHTS
+from ..probes.l04_multi_task import DATASET, GRADIENT_PAIRS, LOG_VARS, PROBE_CLASSES, TASK_LOSSES, WEIGHTS
 from ..rubric import Exercise
 
 LOSS_TOLERANCE = 1e-4  # float32 cross-entropies of 6 rows: CPU and GPU agree to ~1e-6
@@ -26,12 +26,12 @@ def _accuracy_messages(obs, what) -> list[str]:
     acc = _holdout_accuracies(obs["holdout_pred"])
     swapped = _holdout_accuracies(obs["holdout_pred"][::-1])
     if min(swapped) >= MIN_TASK_ACCURACY > min(acc):
-        return [f"The \"left\" output of `{what}` recognises the right digit of unseen pairs and vice versa: the "
-                "heads are swapped between the outputs and the labels they are trained on."]
+        return [(f"The \"left\" output of `{what}` recognises the right digit of unseen pairs and vice versa: the "
+                "heads are swapped between the outputs and the labels they are trained on.")]
     if min(acc) < MIN_TASK_ACCURACY:
-        return [f"`{what}` recognises {acc[0]:.0%} of left and {acc[1]:.0%} of right digits of unseen pairs; every "
+        return [(f"`{what}` recognises {acc[0]:.0%} of left and {acc[1]:.0%} of right digits of unseen pairs; every "
                 f"method should reach at least {MIN_TASK_ACCURACY:.0%} on both tasks. Did the training cell run "
-                "with your answer?"]
+                "with your answer?")]
     return []
 
 
@@ -40,12 +40,12 @@ def judge_multitask_model(obs):
     if "output_kind" not in obs:
         return [f"`build_multitask` should return a model, not a {kind}."]
     if obs.get("sequential"):
-        return ["`build_multitask` returned a `keras.Sequential`: a stack has one output. Build a functional "
-                "model, `keras.Model(inputs, {\"left\": ..., \"right\": ...})`, with one head per task."]
+        return [("`build_multitask` returned a `keras.Sequential`: a stack has one output. Build a functional "
+                "model, `keras.Model(inputs, {\"left\": ..., \"right\": ...})`, with one head per task.")]
     if "shapes" not in obs:
         if obs.get("output_names") is not None:
-            return [f"The model's outputs are named {obs['output_names']}; name them \"left\" and \"right\" "
-                    "(the names of the task heads, which the losses and labels refer to)."]
+            return [(f"The model's outputs are named {obs['output_names']}; name them \"left\" and \"right\" "
+                    "(the names of the task heads, which the losses and labels refer to).")]
         want = "a tuple (left_logits, right_logits)" if "sequential" not in obs else \
             "a dict of outputs named \"left\" and \"right\""
         return [f"The model should return {want}, one output per task; it returned a {obs['output_kind']}."]
@@ -75,14 +75,14 @@ def judge_weighted_loss(obs):
         return _accuracy_messages(obs, "equal_model")
     unweighted = ce[0][0] + ce[1][1]
     if all(math.isclose(v, unweighted, abs_tol=LOSS_TOLERANCE) for v in values):
-        return ["Your loss is the same whatever the task weights: the weights are ignored. The total must be "
-                "L = w_left * L_left + w_right * L_right (Keras: `loss_weights` per output)."]
+        return [("Your loss is the same whatever the task weights: the weights are ignored. The total must be "
+                "L = w_left * L_left + w_right * L_right (Keras: `loss_weights` per output).")]
     if all(math.isclose(v, w[1] * ce[0][0] + w[0] * ce[1][1], abs_tol=LOSS_TOLERANCE) for v, w in zip(values, WEIGHTS)):
-        return ["Each task weight multiplies the other task's loss: with weights (1, 0) only the right task "
-                "counts. weights[0] belongs to the left output, weights[1] to the right one."]
+        return [("Each task weight multiplies the other task's loss: with weights (1, 0) only the right task "
+                "counts. weights[0] belongs to the left output, weights[1] to the right one.")]
     if all(math.isclose(v, w[0] * ce[0][1] + w[1] * ce[1][0], abs_tol=LOSS_TOLERANCE) for v, w in zip(values, WEIGHTS)):
-        return ["The left output is scored against the right labels and vice versa: the heads are swapped "
-                "between outputs and labels (left labels are column 0 of `labels`)."]
+        return [("The left output is scored against the right labels and vice versa: the heads are swapped "
+                "between outputs and labels (left labels are column 0 of `labels`).")]
     return [(f"With weights {WEIGHTS[0]} your loss is {values[0]:.4f}, but the cross-entropy of the left output "
              f"alone is {ce[0][0]:.4f}; with {WEIGHTS[2]} it is {values[2]:.4f}. The total must be the weighted sum "
              "of the per-task cross-entropies on logits (each a mean over the batch).")]
@@ -90,20 +90,20 @@ def judge_weighted_loss(obs):
 
 def judge_uncertainty(obs):
     if not obs["has_log_vars"]:
-        return ["`UncertaintyWeighting` should keep the learned log-variances s_i in an attribute `log_vars` "
-                "(one per task)."]
+        return [("`UncertaintyWeighting` should keep the learned log-variances s_i in an attribute `log_vars` "
+                "(one per task).")]
     if obs["trainable"] != 2 or obs.get("constant"):
-        return [f"`UncertaintyWeighting(2)` has {obs['trainable']} trainable values: the log-variances must be "
+        return [(f"`UncertaintyWeighting(2)` has {obs['trainable']} trainable values: the log-variances must be "
                 "learnable parameters, one per task (PyTorch: `torch.nn.Parameter`; Keras: `self.add_weight(..., "
-                "trainable=True)`), or the optimizer never changes them and the weights stay fixed."]
+                "trainable=True)`), or the optimizer never changes them and the weights stay fixed.")]
     (s1, s2), (l1, l2) = LOG_VARS, TASK_LOSSES
     expected = math.exp(-s1) * l1 + s1 + math.exp(-s2) * l2 + s2
     value = obs["value"]
     if not math.isclose(value, expected, abs_tol=1e-4):
         without = math.exp(-s1) * l1 + math.exp(-s2) * l2
         if math.isclose(value, without, abs_tol=1e-4):
-            return ["Your total has no + s_i term: without that regulariser the cheapest way to lower the loss is "
-                    "s_i -> infinity, which weighs every task down to 0. Use sum_i exp(-s_i) * L_i + s_i."]
+            return [("Your total has no + s_i term: without that regulariser the cheapest way to lower the loss is "
+                    "s_i -> infinity, which weighs every task down to 0. Use sum_i exp(-s_i) * L_i + s_i.")]
         return [(f"With log-variances s = {LOG_VARS} and task losses {TASK_LOSSES} your total is {value:.4f}; "
                  "Kendall et al.'s weighting gives sum_i exp(-s_i) * L_i + s_i. Check the sign of the exponent "
                  "and that s_i is a log-variance (not a variance or a weight).")]
@@ -132,14 +132,17 @@ def judge_pcgrad(obs):
             wrong.append((g, other, out))
     if not wrong:
         return _accuracy_messages(obs, "pcgrad_model")
+    wrong_pairs = {(tuple(g), tuple(o)) for g, o, _ in wrong}
+    bad = [(tuple(g), tuple(o)) in wrong_pairs for g, o in GRADIENT_PAIRS]
     conflicting = [float(np.dot(g, o)) < 0 for g, o in GRADIENT_PAIRS]
-    bad = [any(w[0] == g and w[1] == o for w in wrong) for g, o in GRADIENT_PAIRS]
-    if bad == [not c for c in conflicting]:
-        return ["Your projection changes gradients that do not conflict (g . other >= 0) and leaves conflicting "
-                "ones as they are: PCGrad projects only when the dot product is negative."]
-    if all(bad[i] for i, c in enumerate(conflicting) if not c) and not any(bad[i] for i, c in enumerate(conflicting) if c):
-        return ["Your projection also changes gradients that do not conflict (aligned or orthogonal, "
-                "g . other >= 0): PCGrad leaves those unchanged and projects only when g . other < 0."]
+    changes_peaceful = any(b for b, c in zip(bad, conflicting) if not c)
+    misses_conflicts = any(b for b, c in zip(bad, conflicting) if c)
+    if changes_peaceful and misses_conflicts:
+        return [("Your projection changes gradients that do not conflict (g . other > 0) and leaves conflicting "
+                "ones as they are: the condition is the wrong way round. PCGrad projects only when g . other < 0.")]
+    if changes_peaceful:
+        return [("Your projection also changes gradients that do not conflict (aligned, g . other > 0): PCGrad "
+                "leaves those unchanged and projects only when g . other < 0.")]
     g, other, out = wrong[0]
     return [(f"For g = {list(g)} and other = {list(other)} your projection gives {np.round(out, 4).tolist()}. A "
              "conflicting gradient (g . other < 0) loses its component along the other: "
