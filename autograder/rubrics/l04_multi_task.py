@@ -12,7 +12,7 @@ from ..rubric import Exercise
 LOSS_TOLERANCE = 1e-4  # float32 cross-entropies of 6 rows: CPU and GPU agree to ~1e-6
 PROJECTION_TOLERANCE = 1e-4
 MIN_TASK_ACCURACY = 0.55  # trained a few epochs every method reaches ~0.70-0.85 per digit on held-out pairs; chance 0.1
-MIN_LOG_VAR_CHANGE = 0.05  # trained, the log-variances move to about log(L_i) ~ -0.3..-0.6 from their start at 0
+MIN_LOG_VAR_CHANGE = 0.005  # trained 128 Adam steps at lr 2e-3 they move by ~0.02-0.08 from 0; untrained they stay 0
 
 
 def _holdout_accuracies(pred) -> list[float]:
