@@ -43,6 +43,11 @@ CLAIMS = {  # lesson -> [(claim, test on the per-framework means)]
         ("frozen beats from scratch at 20 labels per class",
          lambda m: m["frozen backbone + head"] > m["CNN from scratch"]),
     ],
+    "04_multi_task": [
+        (f"uncertainty weighting >= the worse of equal weights and single-task ({task} digit)",
+         lambda m, task=task: m[f"uncertainty/{task}"] >= min(m[f"equal/{task}"], m[f"single-task/{task}"]))
+        for task in ("left", "right")
+    ],
 }
 
 
