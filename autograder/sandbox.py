@@ -127,13 +127,15 @@ def bwrap_command(cmd: list[str], workdir: Path, device: str, uid: int | None = 
 
 
 def _traversable_parents(args: list[str]) -> list[str]:
-    """Create the mount points' parent folders first, mode 0755, so a non-root uid can walk to them."""
+    """Create the mount points' parent folders, mode 0755, so a non-root uid can walk to them.
+
+    They go right after the private /tmp, so that a course cloned under /tmp gets them too."""
     binds = ("--bind", "--ro-bind", "--ro-bind-try", "--dev-bind", "--tmpfs")
-    targets = [args[i + (1 if args[i] == "--tmpfs" else 2)] for i in range(len(args)) if args[i] in binds]
-    parents = sorted({str(p) for t in targets for p in Path(t).parents if str(p) != "/"},
+    targets = {args[i + (1 if args[i] == "--tmpfs" else 2)] for i in range(len(args)) if args[i] in binds}
+    parents = sorted({str(p) for t in targets for p in Path(t).parents} - targets - {"/"},
                      key=lambda p: (p.count("/"), p))
     dirs = [arg for p in parents for arg in ("--perms", "0755", "--dir", p)]
-    start = args.index("--proc")
+    start = args.index("/tmp", args.index("--tmpfs")) + 1
     return args[:start] + dirs + args[start:]
 
 
