@@ -53,11 +53,18 @@ def main() -> int:
         row["within_budget"] = (budget is None or row["run_s"] <= budget) and row["grade_over_run"] <= BUDGET_GRADE_RATIO
         rows.append(row)
         print(json.dumps(row), flush=True)
-    result = {"measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    out = Path(args.out)
+    kept = json.loads(out.read_text()).get("notebooks", []) if out.exists() else []  # rows of other lessons stay
+    measured = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    for row in rows:
+        row["measured"] = measured
+    rows = sorted([r for r in kept if r["notebook"] not in {row["notebook"] for row in rows}] + rows,
+                  key=lambda r: r["notebook"])
+    result = {"measured": measured,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "device": device,
                           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
               "versions": versions(), "grade_ratio_budget": BUDGET_GRADE_RATIO, "notebooks": rows}
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
 
