@@ -38,8 +38,9 @@ lessons: venv           ## regenerate lessons/ from solutions/
 lab: data               ## JupyterLab on the course
 	$(VENV)/bin/jupyter lab --notebook-dir=.
 
-benchmark: data         ## timings and outcomes -> benchmarks/results.json
+benchmark: data         ## timings -> benchmarks/results.json, outcomes over 3 seeds -> benchmarks/outcomes.json
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/outcomes.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

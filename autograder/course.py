@@ -21,11 +21,14 @@ def execute_bare(path: Path, device: str, framework: str, timeout: int = 600) ->
 
     Timed from the kernel's start to the end of the last cell; an error in any cell raises.
     """
-    nb = nbformat.read(path, as_version=4)
+    return run_notebook(nbformat.read(path, as_version=4), path.parent, device, framework, timeout)
+
+
+def run_notebook(nb: nbformat.NotebookNode, folder: Path, device: str, framework: str, timeout: int = 600) -> float:
+    """Execute ``nb`` in place (its cells keep their outputs) with ``folder`` as working directory; return seconds."""
     saved = dict(os.environ)
     os.environ.update(kernel_env(device, framework))  # the kernel inherits this process's environment
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
     try:
         start = time.perf_counter()
         with client.setup_kernel():

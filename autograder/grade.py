@@ -27,6 +27,7 @@ from .sandbox import (
     describe,
     limit_args,
     sandbox_env,
+    sandbox_uid,
     seed_font_cache,
 )
 
@@ -119,11 +120,12 @@ def run_worker(nb, workdir: Path, env: dict, device: str, cell_timeout: int, not
     for path in [workdir, *workdir.rglob("*")]:
         os.chmod(path, 0o777)  # the sandbox's unprivileged uid writes here
     read_fd, write_fd = os.pipe()
-    cmd = [sys.executable, "-m", "autograder.runner", str(nb_path), "--events-fd", str(write_fd),
-           "--cell-timeout", str(cell_timeout), *limit_args(limits, device)]
     isolated = bwrap_works()
+    uid = sandbox_uid() if isolated else None
+    cmd = [sys.executable, "-m", "autograder.runner", str(nb_path), "--events-fd", str(write_fd),
+           "--cell-timeout", str(cell_timeout), *limit_args(limits, device, own_user=uid is not None)]
     if isolated:
-        cmd = bwrap_command(cmd, workdir, device)
+        cmd = bwrap_command(cmd, workdir, device, uid)
     cgroup = CgroupV1(limits)
     try:
         proc = subprocess.Popen(cmd, cwd=workdir, env=sandbox_env(env, workdir, isolated), stdin=subprocess.DEVNULL,
@@ -149,7 +151,7 @@ def run_worker(nb, workdir: Path, env: dict, device: str, cell_timeout: int, not
             start = next((e for e in parse_events(lines) if e.get("event") == "start"), {})
             _kill_group(start.get("kernel_pid"))
         cgroup.close()
-    return parse_events(lines), timed_out, describe(isolated, cgroup.active)
+    return parse_events(lines), timed_out, describe(isolated, cgroup.active, uid)
 
 
 def _read_lines(fd: int, sink: list[str], cap: int = 64 * 2**20) -> None:
@@ -242,6 +244,10 @@ def judge(report: Report, exercises, events: list[dict], answers: dict[int, str]
     if slow:
         report.notes.append(f"{len(slow)} cell(s) ran past the per-cell time limit and were interrupted "
                             f"(first: cell {slow[0] + 1}). Look for a loop that never ends.")
+    capped = [e for e in events if e.get("event") == "output_capped"]
+    if capped:
+        report.notes.append(f"{len(capped)} cell(s) printed more than {capped[0]['cap_bytes'] // 2**20} MB; the rest "
+                            f"of their output was dropped, the cells still ran (first: cell {capped[0]['index'] + 1}).")
     if timed_out:
         report.status = "timeout"
         report.notes.append(f"The notebook did not finish within {limit} s and was stopped; "

@@ -7,7 +7,8 @@ status, each probe's observation) to a pipe the grading process reads, flushed a
 once, so everything observed before a timeout or a dead kernel is kept. The kernel
 cannot reach that pipe: it is not inherited, and this process is made non-dumpable
 so /proc/<pid>/fd is closed to it. Outputs of learner cells are dropped as soon as
-each cell finishes, to keep this process small.
+each cell finishes, and a cell keeps at most ``Limits.output_bytes`` of them, to keep this
+process small whatever a cell prints.
 """
 
 from __future__ import annotations
@@ -64,6 +65,30 @@ def observations(cell) -> list[dict]:
     return found
 
 
+def _output_size(msg: dict) -> int:
+    content = msg.get("content", {})
+    data = content.get("data") or {}
+    return len(content.get("text", "")) + sum(len(str(v)) for v in data.values())
+
+
+class CappedClient(NotebookClient):
+    """An nbclient that keeps at most ``output_cap`` bytes of output per cell (probe observations always)."""
+
+    def __init__(self, nb, output_cap: int, log: EventLog, **kwargs):
+        super().__init__(nb, **kwargs)
+        self._cap, self._log, self._used = output_cap, log, {}
+
+    def output(self, outs, msg, display_id, cell_index):
+        if MIME not in (msg.get("content", {}).get("data") or {}):
+            before = self._used.get(cell_index, 0)
+            self._used[cell_index] = before + _output_size(msg)
+            if self._used[cell_index] > self._cap:
+                if before <= self._cap:
+                    self._log.write(event="output_capped", index=cell_index, cap_bytes=self._cap)
+                return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
 def _not_dumpable() -> None:
     try:
         ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
@@ -73,9 +98,11 @@ def _not_dumpable() -> None:
 
 def run(nb_path: str, events_fd: int, cell_timeout: int, limits: dict | None = None, startup_timeout: int = 120) -> int:
     _not_dumpable()
-    if limits:
-        device = limits.pop("device", "cpu")
-        apply_rlimits(Limits(**limits), device)
+    limits = dict(limits or {})
+    device, own_user = limits.pop("device", None), limits.pop("own_user", False)
+    caps = Limits(**limits)
+    if device is not None:
+        apply_rlimits(caps, device, own_user)
     log = EventLog(events_fd)
     nb = nbformat.read(nb_path, as_version=4)
 
@@ -90,8 +117,10 @@ def run(nb_path: str, events_fd: int, cell_timeout: int, limits: dict | None = N
             log.write(event="observation", test_id=probe, payload=payload)
         cell.outputs = []
 
-    client = NotebookClient(
+    client = CappedClient(
         nb,
+        caps.output_bytes,
+        log,
         timeout=cell_timeout,
         startup_timeout=startup_timeout,
         kernel_name="python3",

@@ -2,19 +2,22 @@
 
 With bubblewrap (``bwrap``, Debian package ``bubblewrap``, installed by ``make venv`` when run as root) the
 worker and the learner's kernel run in new user, PID, network, IPC and UTS namespaces, as an unprivileged
-uid, on a read-only view of the system and the Python environment, with a private /tmp, a writable work
+uid; when the grader runs as root, the worker instead drops (``setpriv``) to a dedicated uid of its own, one
+per running submission, with no capabilities, so nothing in the sandbox is root outside it either; on a read-only view of the system and the Python environment, with a private /tmp, a writable work
 directory that holds only the submission, and the course data mounted read-only — the grader's held-out
 labels, the rubrics, ``solutions/``, other learners' files and the grade files are simply not there. When
 the worker ends, the PID namespace ends with it, daemons included. Without bubblewrap, only the limits
 below apply, and the report says so.
 
-Limits (both cases): address space (CPU runs only: it breaks CUDA), CPU seconds, file size, and, where the
-cgroup v1 ``pids``/``memory`` controllers are writable (root on Linux), process count and memory.
+Limits (both cases): address space (CPU runs only: it breaks CUDA), CPU seconds, file size, output per cell,
+the process count of the dedicated uid (RLIMIT_NPROC) where there is one, and, where the cgroup v1
+``pids``/``memory`` controllers are writable (root on Linux), process count and memory.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import resource
@@ -32,6 +35,8 @@ from tlkit.data import DATASETS, dataset_path, write_npz
 from tlkit.paths import MANIFEST, REPO_ROOT, data_dir
 
 CGROUP_V1 = Path("/sys/fs/cgroup")
+SANDBOX_UIDS = range(61000, 62000)  # dedicated uids for submissions (no account needed); one per running worker
+_next_uid = itertools.cycle(SANDBOX_UIDS)
 SANDBOX_DATA = "/course-data"
 
 
@@ -41,6 +46,7 @@ class Limits:
     cpu_seconds: int = 3600
     file_bytes: int = 256 * 2**20
     processes: int = 512
+    output_bytes: int = 2 * 2**20  # per cell; the worker drops what a cell prints beyond this and says so
 
 
 @functools.cache
@@ -50,6 +56,26 @@ def bwrap_works() -> bool:
         return False
     probe = [exe, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"]
     return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+def drop_to(uid: int) -> list[str]:
+    """Command prefix: become ``uid`` (real, effective, saved), no groups, no capabilities, no new privileges."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", "--no-new-privs", "--"]
+
+
+@functools.cache
+def dedicated_uid_works() -> bool:
+    """As root, a sandboxed worker can run as a uid of its own (bubblewrap and setpriv are there)."""
+    if os.geteuid() != 0 or not bwrap_works() or not shutil.which("setpriv"):
+        return False
+    probe = ["bwrap", "--die-with-parent", "--unshare-pid", "--ro-bind", "/", "/", *drop_to(SANDBOX_UIDS[-1]), "true"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+def sandbox_uid() -> int | None:
+    """A dedicated unprivileged uid for the next submission's sandbox, or None (run as this user)."""
+    return next(_next_uid) if dedicated_uid_works() else None
 
 
 def holdout_inputs_dir() -> Path:
@@ -71,10 +97,17 @@ def _binds_for_python() -> list[str]:
     return args
 
 
-def bwrap_command(cmd: list[str], workdir: Path, device: str) -> list[str]:
-    """``cmd`` wrapped in bubblewrap: see the module docstring for what the sandbox holds."""
-    args = ["bwrap", "--die-with-parent", "--unshare-all", "--uid", "65534", "--gid", "65534",
-            "--hostname", "grader", "--proc", "/proc", "--tmpfs", "/tmp"]
+def bwrap_command(cmd: list[str], workdir: Path, device: str, uid: int | None = None) -> list[str]:
+    """``cmd`` wrapped in bubblewrap: see the module docstring for what the sandbox holds.
+
+    With ``uid`` (grader running as root) the sandbox is set up without a user namespace and ``cmd`` runs as that
+    uid; otherwise a user namespace maps this user to uid 65534 inside."""
+    if uid is None:
+        args = ["bwrap", "--die-with-parent", "--unshare-all", "--uid", "65534", "--gid", "65534"]
+    else:
+        args = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                "--unshare-cgroup-try"]
+    args += ["--hostname", "grader", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
     args += ["--dev-bind", "/dev", "/dev"] if device == "cuda" else ["--dev", "/dev"]
     for system in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"):
         args += ["--ro-bind-try", system, system]
@@ -88,7 +121,22 @@ def bwrap_command(cmd: list[str], workdir: Path, device: str) -> list[str]:
     args += ["--ro-bind", str(holdout_inputs_dir()), f"{SANDBOX_DATA}/holdout"]
     args += ["--ro-bind-try", str(data_dir() / "weights"), f"{SANDBOX_DATA}/weights"]  # pretrained backbones
     args += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
-    return args + ["--", *cmd]
+    if uid is None:
+        return args + ["--", *cmd]
+    return _traversable_parents(args) + ["--", *drop_to(uid), *cmd]
+
+
+def _traversable_parents(args: list[str]) -> list[str]:
+    """Create the mount points' parent folders, mode 0755, so a non-root uid can walk to them.
+
+    They go right after the private /tmp, so that a course cloned under /tmp gets them too."""
+    binds = ("--bind", "--ro-bind", "--ro-bind-try", "--dev-bind", "--tmpfs")
+    targets = {args[i + (1 if args[i] == "--tmpfs" else 2)] for i in range(len(args)) if args[i] in binds}
+    parents = sorted({str(p) for t in targets for p in Path(t).parents} - targets - {"/"},
+                     key=lambda p: (p.count("/"), p))
+    dirs = [arg for p in parents for arg in ("--perms", "0755", "--dir", p)]
+    start = args.index("/tmp", args.index("--tmpfs")) + 1
+    return args[:start] + dirs + args[start:]
 
 
 def seed_font_cache(workdir: Path) -> None:
@@ -157,23 +205,30 @@ class CgroupV1:
                 pass
 
 
-def apply_rlimits(limits: Limits, device: str) -> None:
-    """Limit this process and what it starts (the worker calls it before it starts the kernel)."""
+def apply_rlimits(limits: Limits, device: str, own_user: bool = False) -> None:
+    """Limit this process and what it starts (the worker calls it before it starts the kernel).
+
+    RLIMIT_NPROC counts every process of the real uid, so it is set only when the worker has a uid of its own."""
     if device != "cuda":  # CUDA maps huge address ranges; the memory cgroup covers GPU runs
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if own_user:
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
 
 
-def limit_args(limits: Limits, device: str) -> list[str]:
-    return ["--limits", json.dumps({**asdict(limits), "device": device})]
+def limit_args(limits: Limits, device: str, own_user: bool = False) -> list[str]:
+    return ["--limits", json.dumps({**asdict(limits), "device": device, "own_user": own_user})]
 
 
-def describe(isolated: bool, cgroups: list[str]) -> str:
+def describe(isolated: bool, cgroups: list[str], uid: int | None = None) -> str:
     parts = ["bubblewrap sandbox (no network, own PID namespace, read-only system, course files hidden)"
              if isolated else "NOT sandboxed: bubblewrap is not available, only resource limits apply"]
-    parts.append("rlimits (address space on CPU, CPU time, file size)")
+    if uid is not None:
+        parts.append(f"as unprivileged uid {uid} outside the sandbox")
+    parts.append("rlimits (address space on CPU, CPU time, file size" + (", processes" if uid is not None else "")
+                 + "); output capped per cell")
     if cgroups:
         parts.append(f"cgroups ({', '.join(cgroups)})")
     return "; ".join(parts)

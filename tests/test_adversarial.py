@@ -18,7 +18,7 @@ from submissions import answer_sources, solved
 
 from autograder.grade import MAX_NOTEBOOK_BYTES
 from autograder.lessons import REPO_ROOT, LessonNotebook
-from autograder.sandbox import bwrap_works, holdout_inputs_dir, pids_cgroup_available
+from autograder.sandbox import bwrap_works, dedicated_uid_works, holdout_inputs_dir, pids_cgroup_available
 
 pytestmark = pytest.mark.slow
 L00 = LessonNotebook("00_setup", "pytorch")
@@ -109,6 +109,19 @@ def test_hostile_cell(graded, outside, name, isolation):
     assert (report.status, by_id(report)) == (status, {"load_data": 1, "first_model": points}), report.notes
     assert isolation in report.isolation
     assert outside() == before
+
+
+@pytest.mark.skipif(not dedicated_uid_works(), reason="needs root, bubblewrap and setpriv")
+def test_root_grader_runs_the_submission_as_an_unprivileged_uid(graded):
+    """Were the learner's code root outside the sandbox, a kernel exploit or a leaked mount would be the host's."""
+    host_uid = ("import os\nuid = os.getuid()\n"  # this uid as the host sees it, through the user namespace map
+                "host = [o + uid - i for i, o, n in (map(int, line.split()) for line in open('/proc/self/uid_map'))\n"
+                "        if i <= uid < i + n]\n"
+                "assert host and host[0] != 0 and os.geteuid() == uid\n")
+    source = host_uid + "assert 'CapEff:\\t0000000000000000' in open('/proc/self/status').read()\n" + RIGHT
+    report = graded("adv-uid", solved(L00, {"first_model": source}))
+    assert by_id(report) == {"load_data": 1, "first_model": 1}, report.notes
+    assert "as unprivileged uid" in report.isolation and "processes" in report.isolation
 
 
 @sandboxed

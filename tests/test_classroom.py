@@ -13,7 +13,7 @@ from submissions import answer_sources, solved, write
 from wrong_answers import wrong_source
 
 from autograder.classroom import ClassRun, find_submissions
-from autograder.lessons import LessonNotebook
+from autograder.lessons import LessonNotebook, all_lesson_notebooks
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("classroom")]
 LN = LessonNotebook("00_setup", "pytorch")
@@ -116,3 +116,50 @@ def test_scores_land_in_the_nbgrader_gradebook(klass, tmp_path):
     with Gradebook(url) as gb:
         scores = {s: gb.find_submission(LN.lesson, s).score for s in ("alice", "bob", "carol", "dave", "erin")}
     assert scores == {"alice": 2, "bob": 0, "carol": 1, "dave": 0, "erin": 1}
+
+
+# --- a mixed class of every lesson ---------------------------------------------------------------------------------
+
+def _one_notebook_per_lesson() -> list[LessonNotebook]:
+    """Every lesson once, PyTorch and Keras alternating, so one class holds both frameworks."""
+    lessons = sorted({ln.lesson for ln in all_lesson_notebooks()})
+    return [LessonNotebook(lesson, ("pytorch", "keras")[i % 2]) for i, lesson in enumerate(lessons)]
+
+
+@pytest.fixture(scope="module")
+def every_lesson_class(tmp_path_factory):
+    from wrong_answers import GROUPS
+
+    from autograder.rubric import load_exercises
+
+    root = tmp_path_factory.mktemp("every-lesson")
+    expected = {}
+    for ln in _one_notebook_per_lesson():
+        full = {e.answer_id: e.points for e in load_exercises(ln.lesson)}  # the CSV's columns
+        group = GROUPS[ln.lesson][0]
+        first_answer = next(iter(answer_sources(ln)))
+        subs = {
+            "right": (solved(ln), "graded", full),
+            "wrong": (solved(ln, {aid: wrong_source(ln.lesson, aid, ln.framework) for aid in group}), "graded",
+                      {a: 0.0 if a in group else p for a, p in full.items()}),
+            "blank": (nbformat.read(ln.release, as_version=4), "graded", dict.fromkeys(full, 0.0)),
+            "hostile": (solved(ln, {first_answer: "import os\nos._exit(1)"}), "kernel_died", dict.fromkeys(full, 0.0)),
+        }
+        for kind, (nb, status, points) in subs.items():
+            learner = f"{kind}-{ln.lesson[:2]}"
+            write(nb, root / "submitted" / learner / ln.lesson / f"{ln.stem}.ipynb")
+            expected[learner] = (ln.lesson, ln.framework, status, points)
+    run = ClassRun(root / "grades", device="cpu")
+    run.run(find_submissions(root / "submitted"), workers=2)
+    return run, expected
+
+
+def test_mixed_class_of_every_lesson_gets_the_expected_grades(every_lesson_class):
+    run, expected = every_lesson_class
+    table = rows(run)
+    assert sorted(table) == sorted(expected)
+    for learner, (lesson, framework, status, points) in expected.items():
+        row = table[learner]
+        got = {t: float(row[t]) for t in points}
+        assert (row["lesson"], row["framework"], row["status"], got) == (lesson, framework, status, points), learner
+        assert float(row["total"]) == sum(points.values()) and row["device"] == "cpu"

@@ -31,7 +31,7 @@ def test_holdout_is_disjoint_from_public_rows():
     assert sum(row.tobytes() in seen for row in hold.x) == 0
 
 
-@pytest.mark.parametrize("name", ["digits", "mnist5k", "mnistm5k"])
+@pytest.mark.parametrize("name", ["digits", "mnist5k", "mnistm5k", "multimnist"])
 def test_build_is_deterministic(name):
     a, b = build_data.build_one(name), build_data.build_one(name)
     for split in ("public", "holdout"):
@@ -79,3 +79,14 @@ def test_tampered_array_fails_the_checksum(data_copy):
 def test_unknown_dataset_lists_the_known_ones():
     with pytest.raises(KeyError, match="mnist5k"):
         load_dataset("cifar10")
+
+
+def test_multimnist_overlays_two_digits_with_both_labels():
+    m, mm = load_dataset("mnist5k"), load_dataset("multimnist")
+    hold = load_dataset("multimnist", "holdout")
+    assert mm.x.shape == (4500, 32, 32) and mm.y.shape == (4500, 2) and hold.y.shape == (500, 2)
+    assert np.mean(mm.y[:, 0] == mm.y[:, 1]) < 0.2  # two different digits, labelled independently
+    # the left digit is the top-left 28x28 under the pixel maximum, so it never exceeds the canvas there
+    first = m.x[np.flatnonzero(m.y == mm.y[0, 0])]
+    assert any((mm.x[0, :28, :28] >= d).all() for d in first)
+    assert mm.x[:, 28:, :4].max() == 0 and mm.x[:, :4, 28:].max() == 0  # corners no digit reaches

@@ -91,6 +91,13 @@ def test_stderr_and_warnings_do_not_cost_points(graded):
     assert report.score == 2, [(e.id, e.messages) for e in report.exercises]
 
 
+def test_flood_of_output_is_capped_and_costs_nothing(graded):
+    flood = "for _ in range(3000):\n    print('x' * 2000)\n" + solved_source("first_model")  # 6 MB, in chunks
+    report = graded("flood", with_cell("first_model", flood))
+    assert report.score == 2, [(e.id, e.messages) for e in report.exercises]
+    assert any("printed more than 2 MB" in note for note in report.notes), report.notes
+
+
 def test_deleted_and_edited_test_cells_are_still_checked(graded):
     nb = with_cell("load_data", 'ds = load_dataset("digits")\nn_images, image_shape, n_classes = 1, (8, 8), 10')
     nb.cells = [c for c in nb.cells if nbgrader_meta(c).get("grade_id") != "test_load_data"]  # deleted

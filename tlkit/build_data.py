@@ -22,7 +22,8 @@ from .data import DATASETS, DataError, check_arrays, dataset_path, describe, rea
 from .paths import MANIFEST
 
 SEED = 20261123
-HOLDOUT = {"mnist5k": 500, "digits": 300, "mnistm5k": 500, "animal_mnist": 1000, "textures": 200}
+HOLDOUT = {"mnist5k": 500, "digits": 300, "mnistm5k": 500, "animal_mnist": 1000, "textures": 200,
+           "multimnist": 500}
 
 
 def _shuffled(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,8 +129,30 @@ def textures() -> tuple[np.ndarray, np.ndarray]:
     return (np.concatenate([x[h][hold], x[~h][order]]), np.concatenate([y[h][hold], y[~h][order]]))
 
 
+MULTI_SIZE, MULTI_SHIFT = 32, 4  # canvas side; the right digit sits MULTI_SHIFT pixels down and right of the left
+
+
+def multimnist() -> tuple[np.ndarray, np.ndarray]:
+    """MultiMNIST-style pairs (Sabour et al. 2017): two mnist5k digits overlaid on a 32x32 canvas.
+
+    The left digit sits in the top-left 28x28, the right one 4 pixels down and right; pixels are the
+    maximum of both. Labels are (left, right). Each digit appears once on each side, and held-out
+    digits (the first rows of mnist5k) are paired only with each other, first: no public pair shows them.
+    """
+    x, y = mnist5k()
+    rng = np.random.default_rng(SEED + 5)
+    n_hold = HOLDOUT["mnist5k"]
+    left = np.concatenate([rng.permutation(n_hold), n_hold + rng.permutation(len(y) - n_hold)])
+    right = np.concatenate([np.roll(left[:n_hold], 1), np.roll(left[n_hold:], 1)])  # never a digit with itself
+    out = np.zeros((len(y), MULTI_SIZE, MULTI_SIZE), dtype=np.uint8)
+    out[:, :28, :28] = x[left]
+    out[:, MULTI_SHIFT:MULTI_SHIFT + 28, MULTI_SHIFT:MULTI_SHIFT + 28] = np.maximum(
+        out[:, MULTI_SHIFT:MULTI_SHIFT + 28, MULTI_SHIFT:MULTI_SHIFT + 28], x[right])
+    return out, np.stack([y[left], y[right]], axis=1).astype(np.int64)
+
+
 BUILDERS = {"mnist5k": mnist5k, "digits": digits, "mnistm5k": mnistm5k, "animal_mnist": animal_mnist,
-            "textures": textures}
+            "textures": textures, "multimnist": multimnist}
 assert BUILDERS.keys() == DATASETS.keys()
 
 

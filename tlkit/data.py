@@ -32,6 +32,7 @@ DATASETS: dict[str, tuple[tuple[str, ...], str]] = {
     "mnistm5k": (DIGIT_CLASSES, "the mnist5k digits blended into colour photo patches, 28x28x3 uint8"),
     "animal_mnist": (ANIMAL_CLASSES, "10,000 animal silhouettes, 28x28 grey, uint8 0-255 (animal-mnist)"),
     "textures": (TEXTURE_CLASSES, "1,400 colour texture patches 64x64x3 in 8 classes, cut from scikit-image photos"),
+    "multimnist": (DIGIT_CLASSES, "5,000 pairs of overlapping mnist5k digits, 32x32 grey; y (N, 2): left, right digit"),
 }
 SPLITS = ("public", "holdout")
 
@@ -42,7 +43,7 @@ class DataError(RuntimeError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """Images ``x`` (N, H, W[, C]) as stored, integer labels ``y`` (N,), and class names."""
+    """Images ``x`` (N, H, W[, C]) as stored, integer labels ``y`` (N,) (multi-task sets: (N, tasks)), class names."""
 
     name: str
     x: np.ndarray

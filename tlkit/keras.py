@@ -46,6 +46,7 @@ __all__ = [
     "preprocess_inputs",
     "seed_everything",
     "show_images",
+    "task_gradients",
     "to_inputs",
 ]
 
@@ -319,6 +320,42 @@ def count_params(model: keras.Model, trainable_only: bool = False) -> int:
     """
     weights = model.trainable_weights if trainable_only else model.weights
     return int(sum(np.prod(w.shape) for w in weights))
+
+
+def task_gradients(
+    model: keras.Model,
+    inputs: np.ndarray,
+    labels: dict[str, np.ndarray],
+    loss: keras.losses.Loss | str | None = None,
+) -> tuple[list, list[list]]:
+    """Each task's loss and gradients, for methods that combine task gradients themselves (PCGrad, GradNorm).
+
+    ``model(inputs)`` returns a dict of outputs by name; ``labels`` holds the targets by the same names
+    (tasks in the order of ``labels``). Returns ``(losses, grads)``: per task, its loss (a scalar) and
+    one gradient per variable of ``model.trainable_variables`` (zeros where the task does not reach),
+    as backend tensors, ready for ``optimizer.apply``. The model runs with ``training=True``; it is not
+    updated. Works on the TensorFlow and torch backends, also inside a model's ``train_step``.
+    """
+    loss_fn = keras.losses.get(loss) if loss is not None else _default_loss()
+    variables = model.trainable_variables
+    if keras.backend.backend() == "torch":
+        import torch  # torch backend only
+
+        outputs = model(inputs, training=True)
+        values = [loss_fn(labels[name], outputs[name]) for name in labels]
+        grads = [torch.autograd.grad(v, [w.value for w in variables], retain_graph=True, allow_unused=True)
+                 for v in values]
+    else:
+        import tensorflow as tf  # TensorFlow backend only
+
+        with tf.GradientTape(persistent=True) as tape:
+            outputs = model(inputs, training=True)
+            values = [loss_fn(labels[name], outputs[name]) for name in labels]
+        grads = [tape.gradient(v, [w.value for w in variables], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+                 for v in values]
+        del tape
+    grads = [[keras.ops.zeros_like(w) if g is None else g for g, w in zip(task, variables)] for task in grads]
+    return [keras.ops.stop_gradient(v) for v in values], grads
 
 
 # ----------------------------------------------------------------- pretrained backbones

@@ -42,6 +42,7 @@ __all__ = [
     "preprocess_inputs",
     "seed_everything",
     "show_images",
+    "task_gradients",
     "to_inputs",
 ]
 
@@ -252,6 +253,34 @@ def predict(
 def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (only those with ``requires_grad`` when ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def task_gradients(
+    model: torch.nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    loss: torch.nn.Module | None = None,
+) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+    """Each task's loss and gradients, for methods that combine task gradients themselves (PCGrad, GradNorm).
+
+    ``model(inputs)`` returns one output per task (a tuple); ``labels`` (N, tasks) holds the targets
+    in the same order. Returns ``(losses, grads)``: per task, its loss (a detached scalar tensor) and one
+    gradient per trainable parameter, in the order of ``model.parameters()`` (zeros where the task does not
+    reach). The model runs in training mode on the device of its parameters; it is not updated.
+    """
+    loss_fn = loss if loss is not None else torch.nn.CrossEntropyLoss()
+    params = [p for p in model.parameters() if p.requires_grad]
+    device = _model_device(model)
+    model.train()
+    outputs = model(inputs.to(device))
+    labels = labels.to(device)
+    losses, grads = [], []
+    for task, output in enumerate(outputs):
+        value = loss_fn(output, labels[:, task])
+        found = torch.autograd.grad(value, params, retain_graph=task < len(outputs) - 1, allow_unused=True)
+        grads.append([torch.zeros_like(p) if g is None else g for g, p in zip(found, params)])
+        losses.append(value.detach())
+    return losses, grads
 
 
 # ----------------------------------------------------------------- pretrained backbones

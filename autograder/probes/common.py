@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 import numpy as np
@@ -34,3 +35,18 @@ def holdout_predictions(model, framework: str, dataset: str) -> list[int]:
 
     scores = np.asarray(helpers(framework).predict(model, load_inputs(dataset, "holdout")))
     return scores.argmax(axis=1).tolist()
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """A PyTorch model in eval mode for the block, then every submodule back in ITS OWN mode.
+
+    (``model.train(was_training)`` would not do: it sets all submodules alike, e.g. batch norm the learner had
+    frozen in eval mode back to training mode, and a probe must never change the learner's model.)"""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training

@@ -7,7 +7,7 @@ observation does not depend on another exercise's answer. Expectations live in t
 import numpy as np
 
 from ..probe_runtime import ProbeError
-from .common import callable_, helpers, require
+from .common import callable_, eval_mode, helpers, require
 
 PROBE_SIZE = 32  # pixels; the backbone works at any size, the probes only look at weights and flags
 UNFREEZE_BLOCKS = (1, 2)  # n_blocks the probe asks unfreeze_last_blocks for
@@ -171,12 +171,8 @@ def _predict_full(model, framework, images, size):
     if framework == "pytorch":
         import torch
 
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            out = torch.cat([model(x[i:i + 100]) for i in range(0, len(x), 100)]).numpy()
-        model.train(was_training)
-        return out
+        with eval_mode(model), torch.no_grad():
+            return torch.cat([model(x[i:i + 100]) for i in range(0, len(x), 100)]).numpy()
     return np.asarray(model.predict(x, batch_size=100, verbose=0))
 
 

@@ -310,3 +310,23 @@ def test_no_second_framework_was_loaded():
         assert "torch" not in sys.modules
     else:
         assert "tensorflow" not in sys.modules
+
+
+def test_task_gradients_gives_each_task_its_own_loss_and_gradients():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    h = layers.Dense(3)(inputs)
+    model = keras.Model(inputs, {"left": layers.Dense(2, name="left")(h), "right": layers.Dense(5, name="right")(h)})
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
+    labels = {"left": np.array([0, 1, 0, 1, 0, 1]), "right": np.array([4, 0, 2, 1, 3, 4])}
+    losses, grads = tl.task_gradients(model, x, labels)
+    assert len(losses) == len(grads) == 2 and all(len(g) == len(model.trainable_variables) for g in grads)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    out = model(x)
+    for task, name in enumerate(labels):
+        expected = float(keras.ops.convert_to_numpy(ce(labels[name], out[name])))
+        assert abs(float(keras.ops.convert_to_numpy(losses[task])) - expected) < 1e-5
+    right_head = {id(v) for v in model.get_layer("right").trainable_variables}
+    left_grads = [keras.ops.convert_to_numpy(g) for g in grads[0]]
+    assert all(not g.any() for v, g in zip(model.trainable_variables, left_grads) if id(v) in right_head)
+    assert any(g.any() for v, g in zip(model.trainable_variables, left_grads) if id(v) not in right_head)

@@ -252,3 +252,40 @@ def test_load_batches_digits_is_stratified():
     share_train = np.bincount(y_train, minlength=10) / len(y_train)
     share_val = np.bincount(y_val, minlength=10) / len(y_val)
     np.testing.assert_allclose(share_train, share_val, atol=0.01)
+
+
+def test_probe_eval_mode_restores_every_submodule_mode():
+    """A grader probe predicts in eval mode and must leave a learner's frozen batch norm frozen."""
+    from autograder.probes.common import eval_mode
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Linear(2, 2))
+    model[1].eval()  # the learner froze batch norm inside a model in training mode
+    with eval_mode(model):
+        assert not any(m.training for m in model.modules())
+    assert [m.training for m in model.modules()] == [True, True, False, True]
+class _TwoHeads(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.trunk, self.left, self.right = torch.nn.Linear(4, 3), torch.nn.Linear(3, 2), torch.nn.Linear(3, 5)
+
+    def forward(self, x):
+        h = self.trunk(x)
+        return self.left(h), self.right(h)
+
+
+def test_task_gradients_gives_each_task_its_own_loss_and_gradients():
+    torch.manual_seed(0)
+    model = _TwoHeads()
+    x, labels = torch.randn(6, 4), torch.tensor([[0, 4], [1, 0], [0, 2], [1, 1], [0, 3], [1, 4]])
+    losses, grads = tl.task_gradients(model, x, labels)
+    params = list(model.parameters())
+    assert len(losses) == len(grads) == 2 and all(len(g) == len(params) for g in grads)
+    for task, head in ((0, model.left), (1, model.right)):
+        model.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x)[task], labels[:, task])
+        loss.backward()
+        assert torch.isclose(losses[task], loss.detach())
+        for p, g in zip(params, grads[task]):
+            assert torch.allclose(p.grad if p.grad is not None else torch.zeros_like(p), g)
+    other_head = {id(p) for p in model.right.parameters()}
+    assert all(not g.any() for p, g in zip(params, grads[0]) if id(p) in other_head)  # zeros, not None

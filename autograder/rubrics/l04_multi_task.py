@@ -1,0 +1,159 @@
+"""Lesson 04 rubric: a shared trunk with two heads, L = sum_i w_i L_i, learned uncertainty weights, PCGrad."""
+
+import math
+
+import numpy as np
+
+from tlkit.data import load_dataset
+
+from ..probes.l04_multi_task import DATASET, GRADIENT_PAIRS, LOG_VARS, PROBE_CLASSES, TASK_LOSSES, WEIGHTS
+from ..rubric import Exercise
+
+LOSS_TOLERANCE = 1e-4  # float32 cross-entropies of 6 rows: CPU and GPU agree to ~1e-6
+PROJECTION_TOLERANCE = 1e-4
+MIN_TASK_ACCURACY = 0.55  # trained a few epochs every method reaches ~0.70-0.85 per digit on held-out pairs; chance 0.1
+MIN_LOG_VAR_CHANGE = 0.005  # trained 128 Adam steps at lr 2e-3 they move by ~0.02-0.08 from 0; untrained they stay 0
+
+
+def _holdout_accuracies(pred) -> list[float]:
+    y = load_dataset(DATASET, "holdout").y
+    return [float(np.mean(np.asarray(p) == y[:, i])) if len(p) == len(y) else 0.0 for i, p in enumerate(pred)]
+
+
+def _accuracy_messages(obs, what) -> list[str]:
+    if "holdout_pred" not in obs:
+        return [f"`{what}` is not defined: run the training cell after your answer before this check."]
+    acc = _holdout_accuracies(obs["holdout_pred"])
+    swapped = _holdout_accuracies(obs["holdout_pred"][::-1])
+    if min(swapped) >= MIN_TASK_ACCURACY > min(acc):
+        return [(f"The \"left\" output of `{what}` recognises the right digit of unseen pairs and vice versa: the "
+                "heads are swapped between the outputs and the labels they are trained on.")]
+    if min(acc) < MIN_TASK_ACCURACY:
+        return [(f"`{what}` recognises {acc[0]:.0%} of left and {acc[1]:.0%} of right digits of unseen pairs; every "
+                f"method should reach at least {MIN_TASK_ACCURACY:.0%} on both tasks. Did the training cell run "
+                "with your answer?")]
+    return []
+
+
+def judge_multitask_model(obs):
+    kind = obs.get("type")
+    if "output_kind" not in obs:
+        return [f"`build_multitask` should return a model, not a {kind}."]
+    if obs.get("sequential"):
+        return [("`build_multitask` returned a `keras.Sequential`: a stack has one output. Build a functional "
+                "model, `keras.Model(inputs, {\"left\": ..., \"right\": ...})`, with one head per task.")]
+    if "shapes" not in obs:
+        if obs.get("output_names") is not None:
+            return [(f"The model's outputs are named {obs['output_names']}; name them \"left\" and \"right\" "
+                    "(the names of the task heads, which the losses and labels refer to).")]
+        want = "a tuple (left_logits, right_logits)" if "sequential" not in obs else \
+            "a dict of outputs named \"left\" and \"right\""
+        return [f"The model should return {want}, one output per task; it returned a {obs['output_kind']}."]
+    want = [[3, n] for n in PROBE_CLASSES]
+    if obs["shapes"] == want[::-1]:
+        return [(f"Built with n_classes={PROBE_CLASSES}, the \"left\" output has {obs['shapes'][0][1]} scores and the "
+                 f"\"right\" output {obs['shapes'][1][1]}: the heads are swapped. The left head needs "
+                 "n_classes[0] outputs and must be the first (PyTorch) or the one named \"left\" (Keras).")]
+    if obs["shapes"] != want:
+        return [(f"Built with n_classes={PROBE_CLASSES}, for 3 images the outputs have shapes "
+                 f"{[tuple(s) for s in obs['shapes']]}; expected {[tuple(s) for s in want]}: one score per class "
+                 "of each task.")]
+    msgs = []
+    if obs["shared"] == 0:
+        msgs.append("No parameter is trained by both tasks: the two heads need one shared trunk (the same layers "
+                    "compute the features both heads read), not two separate networks.")
+    if obs["left_only"] == 0 or obs["right_only"] == 0:
+        msgs.append("Each task needs its own head: some parameters that only that task's loss trains. Here one "
+                    "task's loss reaches every parameter the other's does.")
+    return msgs
+
+
+def judge_weighted_loss(obs):
+    values, ce = obs["values"], obs["ce"]  # ce[i][j]: output i scored against the labels of task j
+    expected = [w[0] * ce[0][0] + w[1] * ce[1][1] for w in WEIGHTS]
+    if all(math.isclose(v, e, abs_tol=LOSS_TOLERANCE) for v, e in zip(values, expected)):
+        return _accuracy_messages(obs, "equal_model")
+    unweighted = ce[0][0] + ce[1][1]
+    if all(math.isclose(v, unweighted, abs_tol=LOSS_TOLERANCE) for v in values):
+        return [("Your loss is the same whatever the task weights: the weights are ignored. The total must be "
+                "L = w_left * L_left + w_right * L_right (Keras: `loss_weights` per output).")]
+    if all(math.isclose(v, w[1] * ce[0][0] + w[0] * ce[1][1], abs_tol=LOSS_TOLERANCE) for v, w in zip(values, WEIGHTS)):
+        return [("Each task weight multiplies the other task's loss: with weights (1, 0) only the right task "
+                "counts. weights[0] belongs to the left output, weights[1] to the right one.")]
+    if all(math.isclose(v, w[0] * ce[0][1] + w[1] * ce[1][0], abs_tol=LOSS_TOLERANCE) for v, w in zip(values, WEIGHTS)):
+        return [("The left output is scored against the right labels and vice versa: the heads are swapped "
+                "between outputs and labels (left labels are column 0 of `labels`).")]
+    return [(f"With weights {WEIGHTS[0]} your loss is {values[0]:.4f}, but the cross-entropy of the left output "
+             f"alone is {ce[0][0]:.4f}; with {WEIGHTS[2]} it is {values[2]:.4f}. The total must be the weighted sum "
+             "of the per-task cross-entropies on logits (each a mean over the batch).")]
+
+
+def judge_uncertainty(obs):
+    if not obs["has_log_vars"]:
+        return [("`UncertaintyWeighting` should keep the learned log-variances s_i in an attribute `log_vars` "
+                "(one per task).")]
+    if obs["trainable"] != 2 or obs.get("constant"):
+        return [(f"`UncertaintyWeighting(2)` has {obs['trainable']} trainable values: the log-variances must be "
+                "learnable parameters, one per task (PyTorch: `torch.nn.Parameter`; Keras: `self.add_weight(..., "
+                "trainable=True)`), or the optimizer never changes them and the weights stay fixed.")]
+    (s1, s2), (l1, l2) = LOG_VARS, TASK_LOSSES
+    expected = math.exp(-s1) * l1 + s1 + math.exp(-s2) * l2 + s2
+    value = obs["value"]
+    if not math.isclose(value, expected, abs_tol=1e-4):
+        without = math.exp(-s1) * l1 + math.exp(-s2) * l2
+        if math.isclose(value, without, abs_tol=1e-4):
+            return [("Your total has no + s_i term: without that regulariser the cheapest way to lower the loss is "
+                    "s_i -> infinity, which weighs every task down to 0. Use sum_i exp(-s_i) * L_i + s_i.")]
+        return [(f"With log-variances s = {LOG_VARS} and task losses {TASK_LOSSES} your total is {value:.4f}; "
+                 "Kendall et al.'s weighting gives sum_i exp(-s_i) * L_i + s_i. Check the sign of the exponent "
+                 "and that s_i is a log-variance (not a variance or a weight).")]
+    if "grad" in obs and not any(abs(g) > 1e-6 for g in obs["grad"]):
+        return ["The total does not depend on `log_vars` through autograd: no gradient reaches them."]
+    learned = obs.get("trained_log_vars")
+    if learned is None:
+        return ["`uncertainty_weighting` is not defined: run the training cell after your answer before this check."]
+    if max(abs(v) for v in learned) < MIN_LOG_VAR_CHANGE:
+        return [(f"After training, `uncertainty_weighting.log_vars` are still {np.round(learned, 3).tolist()}: "
+                 "they did not learn. Are they parameters of the module, so that they reach the optimizer?")]
+    return _accuracy_messages(obs, "uncertainty_model")
+
+
+def _project(g, other):
+    g, other = np.asarray(g, float), np.asarray(other, float)
+    dot = g @ other
+    return g - dot / (other @ other) * other if dot < 0 else g
+
+
+def judge_pcgrad(obs):
+    got = obs["projected"]
+    wrong = []
+    for (g, other), out in zip(GRADIENT_PAIRS, got):
+        if np.shape(out) != np.shape(g) or not np.allclose(out, _project(g, other), atol=PROJECTION_TOLERANCE):
+            wrong.append((g, other, out))
+    if not wrong:
+        return _accuracy_messages(obs, "pcgrad_model")
+    wrong_pairs = {(tuple(g), tuple(o)) for g, o, _ in wrong}
+    bad = [(tuple(g), tuple(o)) in wrong_pairs for g, o in GRADIENT_PAIRS]
+    conflicting = [float(np.dot(g, o)) < 0 for g, o in GRADIENT_PAIRS]
+    changes_peaceful = any(b for b, c in zip(bad, conflicting) if not c)
+    misses_conflicts = any(b for b, c in zip(bad, conflicting) if c)
+    if changes_peaceful and misses_conflicts:
+        return [("Your projection changes gradients that do not conflict (g . other > 0) and leaves conflicting "
+                "ones as they are: the condition is the wrong way round. PCGrad projects only when g . other < 0.")]
+    if changes_peaceful:
+        return [("Your projection also changes gradients that do not conflict (aligned, g . other > 0): PCGrad "
+                "leaves those unchanged and projects only when g . other < 0.")]
+    g, other, out = wrong[0]
+    return [(f"For g = {list(g)} and other = {list(other)} your projection gives {np.round(out, 4).tolist()}. A "
+             "conflicting gradient (g . other < 0) loses its component along the other: "
+             "g - (g . other) / |other|^2 * other; otherwise it stays as it is.")]
+
+
+EXERCISES = [
+    Exercise("test_multitask_model", "multitask_model", "A shared trunk with one head per task", 2,
+             judge_multitask_model),
+    Exercise("test_weighted_loss", "weighted_loss", "A weighted sum of task losses", 2, judge_weighted_loss),
+    Exercise("test_uncertainty", "uncertainty", "Learned uncertainty weights (Kendall et al. 2018)", 3,
+             judge_uncertainty),
+    Exercise("test_pcgrad", "pcgrad", "PCGrad: project conflicting gradients", 3, judge_pcgrad),
+]

@@ -1,0 +1,129 @@
+"""Outcome benchmark: what each lesson's technique buys on held-out test data -> benchmarks/outcomes.json.
+
+    .venv/bin/python benchmarks/outcomes.py [--seeds 0 1 2] [--device cpu|cuda|auto] [--out FILE] [lessons ...]
+
+A solution notebook that reports outcomes sets ``SEED = 0`` on a line of its own and leaves a dict ``outcomes``
+(method -> test accuracy) in its namespace. This script runs it once per seed with that line rewritten, reads the
+dict, and records per framework the mean and spread over seeds, the gap between the frameworks, and whether each
+claim the lesson's issue makes (``CLAIMS``) holds on the means. Figures are measured, never asserted here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from autograder.course import run_notebook
+from autograder.environment import resolve_device, versions
+from autograder.lessons import all_lesson_notebooks
+
+SEED_LINE = re.compile(r"^SEED = 0$", re.MULTILINE)
+MARKER = "@@outcomes@@"
+REPORT_CELL = f'import json as _json\nprint("{MARKER}" + _json.dumps({{k: float(v) for k, v in outcomes.items()}}))'
+FRAMEWORK_GAP = 0.03  # both frameworks within 3 points of each other on every outcome (mean over seeds)
+
+CLAIMS = {  # lesson -> [(claim, test on the per-framework means)]
+    "02_feature_extraction": [
+        ("frozen features beat from scratch by >= 10 points at 5 labels per class (textures)",
+         lambda m: m["frozen features + linear head"] - m["small CNN from scratch"] >= 0.10),
+        ("frozen features beat from scratch on the shifted digits (MNIST-M style, 10 labels per class)",
+         lambda m: m["digits: frozen features + logistic regression"] > m["digits: small CNN from scratch"]),
+    ],
+    "03_fine_tuning": [
+        ("fine-tuned >= frozen", lambda m: m["fine-tuned (last block)"] >= m["frozen backbone + head"]),
+        ("frozen beats from scratch at 20 labels per class",
+         lambda m: m["frozen backbone + head"] > m["CNN from scratch"]),
+    ],
+    "04_multi_task": [
+        (f"uncertainty weighting >= the worse of equal weights and single-task ({task} digit)",
+         lambda m, task=task: m[f"uncertainty/{task}"] >= min(m[f"equal/{task}"], m[f"single-task/{task}"]))
+        for task in ("left", "right")
+    ],
+}
+
+
+def seeded(path: Path, seed: int) -> nbformat.NotebookNode:
+    """The notebook with its ``SEED = 0`` line set to ``seed`` and a last cell that prints ``outcomes``."""
+    nb = nbformat.read(path, as_version=4)
+    hits = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source, n = SEED_LINE.subn(f"SEED = {seed}", cell.source)
+            hits += n
+    if hits != 1:
+        raise ValueError(f"{path.name}: expected exactly one line `SEED = 0`, found {hits}")
+    nb.cells.append(nbformat.v4.new_code_cell(REPORT_CELL))
+    return nb
+
+
+def read_outcomes(nb: nbformat.NotebookNode) -> dict[str, float]:
+    text = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []) if o.get("name") == "stdout")
+    line = next(line for line in text.splitlines() if line.startswith(MARKER))
+    return json.loads(line[len(MARKER):])
+
+
+def run_seeds(path: Path, framework: str, seeds: list[int], device: str) -> tuple[list[dict], list[float]]:
+    runs, seconds = [], []
+    for seed in seeds:
+        nb = seeded(path, seed)
+        seconds.append(round(run_notebook(nb, path.parent, device, framework), 1))
+        runs.append(read_outcomes(nb))
+        print(f"  {path.stem} seed {seed}: {seconds[-1]} s {runs[-1]}", flush=True)
+    return runs, seconds
+
+
+def summarise(runs: list[dict]) -> dict[str, dict]:
+    return {key: {"mean": round(statistics.fmean(r[key] for r in runs), 4),
+                  "std": round(statistics.pstdev(r[key] for r in runs), 4),
+                  "per_seed": [round(r[key], 4) for r in runs]} for key in runs[0]}
+
+
+def lesson_summary(lesson: str, frameworks: dict[str, dict]) -> dict:
+    means = {fw: {k: v["mean"] for k, v in s["outcomes"].items()} for fw, s in frameworks.items()}
+    claims = [{"claim": text, **{fw: bool(test(m)) for fw, m in means.items()}} for text, test in CLAIMS.get(lesson, [])]
+    gaps = {}
+    if len(means) == 2:
+        a, b = means.values()
+        gaps = {k: round(abs(a[k] - b[k]), 4) for k in a if k in b}
+    return {"frameworks": frameworks, "claims": claims, "framework_gap": gaps,
+            "largest_framework_gap": max(gaps.values(), default=None),
+            "frameworks_within_budget": all(g <= FRAMEWORK_GAP for g in gaps.values()) if gaps else None}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=str(Path(__file__).with_name("outcomes.json")))
+    p.add_argument("lessons", nargs="*", help="only these lessons (default: every lesson with CLAIMS)")
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    out = Path(args.out)
+    result = json.loads(out.read_text()) if out.exists() else {}
+    lessons = result.setdefault("lessons", {})
+    chosen = args.lessons or sorted(CLAIMS)
+    for lesson in chosen:
+        frameworks = {}
+        for ln in [ln for ln in all_lesson_notebooks() if ln.lesson == lesson]:
+            runs, seconds = run_seeds(ln.solution, ln.framework, args.seeds, device)
+            frameworks[ln.framework] = {"seeds": args.seeds, "seconds": seconds, "outcomes": summarise(runs)}
+        lessons[lesson] = {"measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                           "device": device, **lesson_summary(lesson, frameworks)}
+        print(json.dumps({lesson: {k: lessons[lesson][k] for k in ("claims", "largest_framework_gap")}}), flush=True)
+    result.update({"framework_gap_budget": FRAMEWORK_GAP, "versions": versions()})
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The outcome benchmark's mechanics: seeds reach the notebook and its ``outcomes`` come back."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.lessons import all_lesson_notebooks
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import outcomes
+
+
+def tiny_notebook(path: Path, source: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source)]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_each_seed_reaches_the_notebook_and_its_outcomes_are_read(tmp_path):
+    path = tiny_notebook(tmp_path / "t.ipynb", "SEED = 0\noutcomes = {'seed / 10': SEED / 10, 'fixed': 0.5}")
+    runs, _ = outcomes.run_seeds(path, "pytorch", [1, 3], "cpu")
+    assert runs == [{"seed / 10": 0.1, "fixed": 0.5}, {"seed / 10": 0.3, "fixed": 0.5}]
+    summary = outcomes.summarise(runs)
+    assert summary["seed / 10"]["mean"] == pytest.approx(0.2) and summary["fixed"]["std"] == 0
+
+
+def test_a_notebook_without_its_seed_line_is_refused(tmp_path):
+    path = tiny_notebook(tmp_path / "t.ipynb", "tl.seed_everything(0)\noutcomes = {}")
+    with pytest.raises(ValueError, match="SEED = 0"):
+        outcomes.seeded(path, 1)
+
+
+def test_claims_and_framework_gap_are_judged_on_the_means():
+    def side(scratch, frozen):
+        return {"outcomes": {"small CNN from scratch": {"mean": scratch}, "frozen features + linear head": {"mean": frozen},
+                             "digits: small CNN from scratch": {"mean": 0.1},
+                             "digits: frozen features + logistic regression": {"mean": 0.3}}}
+
+    summary = outcomes.lesson_summary("02_feature_extraction", {"pytorch": side(0.6, 0.95), "keras": side(0.6, 0.65)})
+    assert [c["pytorch"] for c in summary["claims"]] == [True, True]
+    assert [c["keras"] for c in summary["claims"]] == [False, True]
+    assert summary["largest_framework_gap"] == pytest.approx(0.3) and summary["frameworks_within_budget"] is False
+
+
+@pytest.mark.parametrize("lesson", sorted(outcomes.CLAIMS))
+def test_every_benchmarked_notebook_has_one_seed_line(lesson):
+    notebooks = [ln for ln in all_lesson_notebooks() if ln.lesson == lesson]
+    assert len(notebooks) == 2
+    for ln in notebooks:
+        nb = outcomes.seeded(ln.solution, 7)
+        code = "".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert "SEED = 7" in code and "outcomes = {" in code

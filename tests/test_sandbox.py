@@ -1,0 +1,23 @@
+"""The sandbox command: what a dedicated uid needs to reach the course, wherever the course lives."""
+
+from __future__ import annotations
+
+from autograder.sandbox import _traversable_parents, drop_to
+
+
+def test_mount_point_parents_are_made_after_the_private_tmp():
+    """A course cloned under /tmp: its parent folders must exist inside the private /tmp, not under it."""
+    args = ["bwrap", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",
+            "--ro-bind", "/tmp/course/.venv", "/tmp/course/.venv", "--ro-bind", "/srv/data/x.npz", "/course-data/x.npz"]
+    out = _traversable_parents(args)
+    tmpfs_at = out.index("/tmp", out.index("--tmpfs"))
+    made = [out[i + 1] for i, a in enumerate(out) if a == "--dir"]
+    assert made == ["/course-data", "/tmp/course"]  # not /tmp itself (it stays 1777), not the bind targets
+    assert all(out.index(d) > tmpfs_at for d in made) and all(out[out.index(d) - 2] == "0755" for d in made)
+    assert out[-4:] == args[-4:]
+
+
+def test_dropping_to_a_uid_clears_groups_and_capabilities():
+    prefix = drop_to(61003)
+    assert prefix[0] == "setpriv" and "--reuid=61003" in prefix and "--regid=61003" in prefix
+    assert {"--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"} <= set(prefix)
