@@ -7,7 +7,7 @@ expected value and tolerance.
 
 import numpy as np
 
-from .common import callable_, require
+from .common import callable_, eval_mode, require
 
 SOURCE, TARGET = "mnist5k", "mnistm5k"  # the held-out images of both domains (labels stay outside the kernel)
 GRL_SHAPE = (5, 4)
@@ -130,8 +130,7 @@ def _dann_outputs(model, images, framework):
     if framework == "pytorch":
         import torch
 
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             first = next(model.parameters())
             class_logits, domain_logits = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(first.device))[:2]
         return class_logits.cpu().numpy(), domain_logits.cpu().numpy()
