@@ -48,6 +48,11 @@ CLAIMS = {  # lesson -> [(claim, test on the per-framework means)]
          lambda m, task=task: m[f"uncertainty/{task}"] >= min(m[f"equal/{task}"], m[f"single-task/{task}"]))
         for task in ("left", "right")
     ],
+    "05_domain_adaptation": [
+        ("DANN beats source-only by >= 15 points on MNIST -> MNIST-M-style",
+         lambda m: m["MNIST-M/DANN"] - m["MNIST-M/source-only"] >= 0.15),
+        ("DANN beats source-only on MNIST -> UCI digits", lambda m: m["UCI digits/DANN"] > m["UCI digits/source-only"]),
+    ],
 }
 
 

@@ -173,3 +173,36 @@ def progress_postfix(metrics: Mapping[str, float]) -> dict[str, str]:
     order = ("loss", "accuracy", "val_loss", "val_accuracy")
     keys = [k for k in order if k in metrics] + [k for k in metrics if k not in order]
     return {metric_name(k): f"{float(metrics[k]):.4g}" for k in keys}
+
+
+# ----------------------------------------------------------------- digits from several domains
+def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) bilinear interpolation weights, pixel centres aligned."""
+    pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n_in - 1)
+    w = np.zeros((n_out, n_in), np.float32)
+    np.add.at(w, (np.arange(n_out), lo), 1 - (pos - lo))
+    np.add.at(w, (np.arange(n_out), hi), pos - lo)
+    return w
+
+
+def to_rgb28(x: np.ndarray) -> np.ndarray:
+    """Digit images of any course domain -> float32 (N, 28, 28, 3) in [0, 1].
+
+    MNIST (N, 28, 28) grey is repeated to 3 channels; MNIST-M (N, 28, 28, 3) is only scaled; UCI digits
+    (N, 8, 8) with values 0..16 are upscaled (bilinear) to 20x20 and padded to 28x28, as MNIST centres its
+    digits in a 20x20 box.
+    """
+    x = np.asarray(x)
+    if x.ndim == 3 and x.shape[1:] == (8, 8):
+        r = _resize_matrix(8, 20)
+        big = np.einsum("ij,njk,lk->nil", r, x.astype(np.float32) / 16.0, r)
+        x = np.pad(big, ((0, 0), (4, 4), (4, 4)))
+    elif x.shape[1:3] == (28, 28):
+        x = x.astype(np.float32) / 255.0
+    else:
+        raise ValueError(f"Expected MNIST-like (N, 28, 28[, 3]) or UCI digits (N, 8, 8), got shape {x.shape}.")
+    if x.ndim == 3:
+        x = np.repeat(x[..., np.newaxis], 3, axis=-1)
+    return np.ascontiguousarray(np.clip(x, 0.0, 1.0), dtype=np.float32)

@@ -1,0 +1,177 @@
+"""Lesson 05 probes: gradient reversal, the lambda schedule, the DANN loss and model, the CORAL loss.
+
+Each probe imports only the notebook's own framework (PyTorch, or Keras on its backend) and returns plain
+observations: values on fixed inputs and predictions on the grader's held-out images. The rubric holds every
+expected value and tolerance.
+"""
+
+import numpy as np
+
+from .common import callable_, eval_mode, require
+
+SOURCE, TARGET = "mnist5k", "mnistm5k"  # the held-out images of both domains (labels stay outside the kernel)
+GRL_SHAPE = (5, 4)
+GRL_LAMBDAS = (0.5, 2.0)
+PROGRESS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
+N_CLASSES = 10
+CORAL_DIM = 4
+
+
+def grl_inputs():
+    """x and the upstream gradient w the gradient reversal probe feeds in."""
+    rng = np.random.default_rng(5)
+    return (rng.normal(size=GRL_SHAPE).astype(np.float32), rng.normal(size=GRL_SHAPE).astype(np.float32))
+
+
+def loss_inputs():
+    """A mixed batch: labels of every row, domain (0 source, 1 target), class logits (N, 10), domain logits (N, 1).
+
+    The rows alternate in no particular order; ``garbled`` are other labels for the target rows."""
+    rng = np.random.default_rng(7)
+    domain = np.array([0, 1, 1, 0, 0, 1, 0, 1, 1, 0], dtype=np.float32)
+    labels = rng.integers(0, N_CLASSES, size=len(domain)).astype(np.int64)
+    garbled = np.where(domain == 1, (labels + 3) % N_CLASSES, labels)
+    class_logits = rng.normal(0, 2, size=(len(domain), N_CLASSES)).astype(np.float32)
+    domain_logits = rng.normal(0, 2, size=(len(domain), 1)).astype(np.float32)
+    return labels, garbled, domain, class_logits, domain_logits
+
+
+def coral_inputs():
+    """Pairs (source features, target features): target = shifted source (same covariance), then random pairs."""
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(32, CORAL_DIM)).astype(np.float32)
+    b = (rng.normal(size=(24, CORAL_DIM)) @ rng.normal(size=(CORAL_DIM, CORAL_DIM)) + 3.0).astype(np.float32)
+    c = (rng.normal(size=(32, CORAL_DIM)) * np.array([1.0, 2.0, 0.5, 1.5]) + 1.0).astype(np.float32)
+    return [(a, a + 5.0), (a, b), (c, a)]
+
+
+def _scalar(value, framework) -> float:
+    if framework == "pytorch":
+        return float(value.detach().cpu().reshape(-1)[0]) if hasattr(value, "detach") else float(value)
+    import keras
+
+    return float(np.asarray(keras.ops.convert_to_numpy(value)).reshape(-1)[0])
+
+
+def _tensor(x, framework):
+    if framework == "pytorch":
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(x))
+    import keras
+
+    return keras.ops.convert_to_tensor(x)
+
+
+# ----------------------------------------------------------------- Part A: gradient reversal
+def _grl_keras(layer, x, w):
+    """Forward output and d(sum(w * layer(x)))/dx on the Keras backend in use."""
+    import keras
+
+    if keras.backend.backend() == "torch":
+        import torch  # torch backend only: Keras has loaded it already
+
+        xt = torch.tensor(x, requires_grad=True, device=keras.ops.convert_to_tensor(x).device)
+        y = layer(xt)
+        (y * torch.as_tensor(w, device=y.device)).sum().backward()
+        return y.detach().cpu().numpy(), xt.grad.cpu().numpy()
+    import tensorflow as tf  # TensorFlow backend: Keras has loaded it already
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = layer(xt)
+        total = tf.reduce_sum(y * w)
+    return y.numpy(), tape.gradient(total, xt).numpy()
+
+
+def probe_grl(ns, framework):
+    x, w = grl_inputs()
+    runs = []
+    if framework == "pytorch":
+        import torch
+
+        grad_reverse = callable_(ns, "grad_reverse")
+        for lam in GRL_LAMBDAS:
+            xt = torch.tensor(x, requires_grad=True)
+            y = grad_reverse(xt, lam)
+            (y * torch.from_numpy(w)).sum().backward()
+            grad = xt.grad
+            runs.append({"lam": lam, "out": y.detach().numpy(), "grad": None if grad is None else grad.numpy()})
+    else:
+        layer_class = callable_(ns, "GradientReversal")
+        layer = layer_class(lam=1.0)
+        for lam in GRL_LAMBDAS:
+            layer.lam.assign(lam)  # as the schedule's callback does: the layer must read it at every call
+            out, grad = _grl_keras(layer, x, w)
+            runs.append({"lam": lam, "out": out, "grad": grad})
+    return {"runs": runs}
+
+
+# ----------------------------------------------------------------- Part B: the lambda schedule
+def probe_lambda_schedule(ns, framework):
+    dann_lambda = callable_(ns, "dann_lambda")
+    return {"values": [float(dann_lambda(p)) for p in PROGRESS]}
+
+
+# ----------------------------------------------------------------- Part C: the DANN loss and the trained model
+def _losses(dann_loss, labels, domain, class_logits, domain_logits, framework):
+    out = dann_loss(*(_tensor(a, framework) for a in (labels, domain, class_logits, domain_logits)))
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        return {"returned": type(out).__name__}
+    return {"class": _scalar(out[0], framework), "domain": _scalar(out[1], framework)}
+
+
+def _dann_outputs(model, images, framework):
+    """Class logits and domain logits of the learner's trained DANN network for raw images."""
+    from tlkit.common import to_rgb28
+
+    x = to_rgb28(images)
+    if framework == "pytorch":
+        import torch
+
+        with eval_mode(model), torch.no_grad():
+            first = next(model.parameters())
+            class_logits, domain_logits = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(first.device))[:2]
+        return class_logits.cpu().numpy(), domain_logits.cpu().numpy()
+    import keras
+
+    chunks = [model(x[i:i + 250], training=False) for i in range(0, len(x), 250)]
+    return (np.concatenate([keras.ops.convert_to_numpy(c[0]) for c in chunks]),
+            np.concatenate([keras.ops.convert_to_numpy(c[1]) for c in chunks]))
+
+
+def probe_dann(ns, framework):
+    from tlkit.data import load_inputs
+
+    dann_loss = callable_(ns, "dann_loss")
+    labels, garbled, domain, class_logits, domain_logits = loss_inputs()
+    obs = {"losses": _losses(dann_loss, labels, domain, class_logits, domain_logits, framework)}
+    if "class" not in obs["losses"]:
+        return obs
+    obs["garbled"] = _losses(dann_loss, garbled, domain, class_logits, domain_logits, framework)
+    half = domain.copy()
+    half[:4] = 0.0  # another mix of source and target rows
+    obs["other_mix"] = _losses(dann_loss, labels, half, class_logits, domain_logits, framework)
+
+    model = require(ns, "dann_model")
+    scores, domain_src = _dann_outputs(model, load_inputs(SOURCE, "holdout"), framework)
+    target_scores, domain_tgt = _dann_outputs(model, load_inputs(TARGET, "holdout"), framework)
+    obs["source_pred"] = scores.argmax(axis=1).tolist()
+    obs["target_pred"] = target_scores.argmax(axis=1).tolist()
+    obs["domain_says_target"] = {"source": (domain_src.reshape(-1) > 0).tolist(),
+                                 "target": (domain_tgt.reshape(-1) > 0).tolist()}
+    history = require(ns, "dann_history")
+    obs["domain_accuracy_history"] = [float(v) for v in history.get("domain_accuracy", [])]
+    return obs
+
+
+# ----------------------------------------------------------------- Part D: CORAL
+def probe_coral(ns, framework):
+    coral_loss = callable_(ns, "coral_loss")
+    return {"values": [_scalar(coral_loss(_tensor(a, framework), _tensor(b, framework)), framework)
+                       for a, b in coral_inputs()]}
+
+
+PROBES = {"test_grl": probe_grl, "test_lambda_schedule": probe_lambda_schedule, "test_dann": probe_dann,
+          "test_coral": probe_coral}
