@@ -20,7 +20,7 @@ def grad_reverse(x, lam=1.0):
     return GradientReversal.apply(x, lam)
 ''',
     "keras": '''class GradientReversal(keras.layers.Layer):
-    """Identity forward; backward multiplies the incoming gradient by -lam (a variable: a callback sets it)."""
+    """Identity forward; backward multiplies the incoming gradient by -lam (a variable: training sets it)."""
 
     def __init__(self, lam=1.0, **kwargs):
         super().__init__(**kwargs)

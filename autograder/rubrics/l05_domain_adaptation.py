@@ -185,7 +185,7 @@ def judge_coral(obs):
     if matches(centre=False) or matches(centre=False, ddof=0):
         return [("Your covariances are not centred: subtract each feature's mean (over the batch) before X^T X. As "
                 "it is, a mere shift of the target features (same covariance) gives a large CORAL loss.")]
-    if any(matches(scale=s, ddof=k) for s in (1, 4 / 4 / 4, 2) for k in (0, 1)) or \
+    if any(matches(scale=s, ddof=k) for s in (1, 0.25, 2) for k in (0, 1)) or \
             any(all(_rel_close(v, coral_reference(a, b, ddof=k) * f, 1e-3) for v, (a, b) in zip(values, pairs))
                 for f in (4.0, 4.0 * pairs[0][0].shape[1], 4.0 * pairs[0][0].shape[1] ** 2) for k in (0, 1)):
         return [("Your CORAL loss has the wrong normaliser: it is ‖C_s − C_t‖²_F / (4 d²) with d the feature "
