@@ -127,7 +127,12 @@ def _one_notebook_per_lesson() -> list[LessonNotebook]:
 
 
 @pytest.fixture(scope="module")
-def every_lesson_class(tmp_path_factory):
+def every_lesson_class(tmp_path_factory, grade_once):
+    """Right, wrong, blank and hostile submissions of every lesson in one class run.
+
+    The right and wrong notebooks are byte for byte those of the lesson tests (test_grading.py): ``grade_once`` runs
+    each of them once in the session, for whichever test asks first.
+    """
     from wrong_answers import GROUPS
 
     from autograder.rubric import load_exercises
@@ -150,7 +155,9 @@ def every_lesson_class(tmp_path_factory):
             write(nb, root / "submitted" / learner / ln.lesson / f"{ln.stem}.ipynb")
             expected[learner] = (ln.lesson, ln.framework, status, points)
     run = ClassRun(root / "grades", device="cpu")
-    run.run(find_submissions(root / "submitted"), workers=2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("autograder.classroom.grade_notebook", grade_once)
+        run.run(find_submissions(root / "submitted"), workers=2)
     return run, expected
 
 
