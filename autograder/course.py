@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def run_notebook(nb: nbformat.NotebookNode, folder: Path, device: str, framework
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
     try:
         start = time.perf_counter()
-        with client.setup_kernel():
+        with client.setup_kernel(stderr=subprocess.DEVNULL):  # ipykernel's start-up warnings are noise here
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type == "code":
                     client.execute_cell(cell, index)

@@ -19,7 +19,10 @@ from ..rubric import Exercise
 GRL_TOLERANCE = 1e-5
 LAMBDA_TOLERANCE = 1e-4
 LOSS_TOLERANCE = 1e-4  # relative, float32 maths on CPU or GPU
-DANN_MIN_TARGET_ACCURACY = 0.5  # DANN: ~0.54-0.66 on the held-out MNIST-M-style images over seeds; source-only ~0.45
+# DANN reaches 0.54-0.66 on the held-out MNIST-M-style images over seeds, source-only ~0.45. How much DANN gains in one
+# run is partly luck (the adversarial game swings), so the bar only asks that adaptation did not wreck the target
+# classifier; the domain checks below are what prove that DANN happened.
+DANN_MIN_TARGET_ACCURACY = 0.4
 DANN_MIN_SOURCE_ACCURACY = 0.85  # and stays a digit classifier on the source domain (~0.95)
 DOMAIN_MAX_ACCURACY = 0.85  # a domain classifier on DANN features is confused; on source-only features it is ~1.0
 DOMAIN_MIN_LEARNED = 0.6  # ...but it did learn: its best epoch on the training batches beats chance clearly
