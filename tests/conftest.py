@@ -27,14 +27,15 @@ GRADE_DEFAULTS = {name: p.default for name, p in inspect.signature(grade_noteboo
 
 
 @pytest.fixture(scope="session")
-def grade_once(tmp_path_factory, worker_id):
+def grade_once(tmp_path_factory):
     """grade_notebook(path, **options), run once per (file name, bytes, options, Keras backend) in a test session.
 
     The reports are shared by every xdist worker through files, so a notebook that two tests submit (the lesson
     tests and the class of every lesson, say) is executed once: whoever comes first grades it, the other waits.
     """
     base = tmp_path_factory.getbasetemp()
-    folder = (base if worker_id == "master" else base.parent) / "grade-once"  # the parent is this session's
+    under_xdist = "PYTEST_XDIST_WORKER" in os.environ  # then the parent folder is this session's, shared by workers
+    folder = (base.parent if under_xdist else base) / "grade-once"
     folder.mkdir(exist_ok=True)
 
     def grade(path, **options) -> Report:
