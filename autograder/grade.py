@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -119,9 +120,14 @@ def run_worker(nb, workdir: Path, env: dict, device: str, cell_timeout: int, not
     seed_font_cache(workdir)
     for path in [workdir, *workdir.rglob("*")]:
         os.chmod(path, 0o777)  # the sandbox's unprivileged uid writes here
-    read_fd, write_fd = os.pipe()
     isolated = bwrap_works()
-    uid = sandbox_uid() if isolated else None
+    with sandbox_uid() if isolated else contextlib.nullcontext() as uid:
+        return _run_worker(nb_path, workdir, env, device, cell_timeout, notebook_timeout, limits, isolated, uid)
+
+
+def _run_worker(nb_path: Path, workdir: Path, env: dict, device: str, cell_timeout: int, notebook_timeout: int,
+                limits: Limits, isolated: bool, uid: int | None) -> tuple[list[dict], bool, str]:
+    read_fd, write_fd = os.pipe()
     cmd = [sys.executable, "-m", "autograder.runner", str(nb_path), "--events-fd", str(write_fd),
            "--cell-timeout", str(cell_timeout), *limit_args(limits, device, own_user=uid is not None)]
     if isolated:

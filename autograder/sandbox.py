@@ -16,6 +16,8 @@ the process count of the dedicated uid (RLIMIT_NPROC) where there is one, and, w
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import itertools
 import json
@@ -25,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +40,7 @@ from tlkit.paths import MANIFEST, REPO_ROOT, data_dir
 CGROUP_V1 = Path("/sys/fs/cgroup")
 SANDBOX_UIDS = range(61000, 62000)  # dedicated uids for submissions (no account needed); one per running worker
 _next_uid = itertools.cycle(SANDBOX_UIDS)
+UID_LOCKS = Path(tempfile.gettempdir()) / "tlcourse-sandbox-uids"  # the grader's /tmp: sandboxes get their own
 SANDBOX_DATA = "/course-data"
 
 
@@ -73,9 +77,30 @@ def dedicated_uid_works() -> bool:
     return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
 
-def sandbox_uid() -> int | None:
-    """A dedicated unprivileged uid for the next submission's sandbox, or None (run as this user)."""
-    return next(_next_uid) if dedicated_uid_works() else None
+@contextlib.contextmanager
+def sandbox_uid():
+    """A dedicated unprivileged uid for one submission's sandbox, or None (run as this user).
+
+    The uid is held with a lock file until the block ends, so two grading processes on one machine (two
+    instructors, or parallel test workers) never share a uid, and with it the uid's RLIMIT_NPROC count."""
+    if not dedicated_uid_works():
+        yield None
+        return
+    UID_LOCKS.mkdir(exist_ok=True)
+    for _ in SANDBOX_UIDS:
+        uid = next(_next_uid)
+        fd = os.open(UID_LOCKS / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield uid
+        finally:
+            os.close(fd)  # releases the lock
+        return
+    raise RuntimeError(f"all {len(SANDBOX_UIDS)} sandbox uids are in use by running submissions")
 
 
 def holdout_inputs_dir() -> Path:

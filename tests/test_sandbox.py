@@ -21,3 +21,25 @@ def test_dropping_to_a_uid_clears_groups_and_capabilities():
     prefix = drop_to(61003)
     assert prefix[0] == "setpriv" and "--reuid=61003" in prefix and "--regid=61003" in prefix
     assert {"--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"} <= set(prefix)
+
+
+def test_two_grading_processes_never_share_a_sandbox_uid(monkeypatch, tmp_path):
+    """RLIMIT_NPROC counts per uid: a shared uid would let one submission's fork bomb starve another's threads."""
+    import itertools
+
+    from autograder import sandbox
+
+    monkeypatch.setattr(sandbox, "dedicated_uid_works", lambda: True)
+    monkeypatch.setattr(sandbox, "UID_LOCKS", tmp_path)
+
+    def fresh_process():  # each grading process starts handing out uids at the same place
+        monkeypatch.setattr(sandbox, "_next_uid", itertools.cycle(sandbox.SANDBOX_UIDS))
+
+    fresh_process()
+    with sandbox.sandbox_uid() as first:
+        fresh_process()
+        with sandbox.sandbox_uid() as second:
+            assert first in sandbox.SANDBOX_UIDS and second in sandbox.SANDBOX_UIDS and first != second
+    fresh_process()
+    with sandbox.sandbox_uid() as again:
+        assert again == first  # released when its submission ends
