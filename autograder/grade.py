@@ -27,9 +27,9 @@ from .sandbox import (
     bwrap_works,
     describe,
     limit_args,
+    prepare_home,
     sandbox_env,
     sandbox_uid,
-    seed_font_cache,
 )
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
@@ -117,7 +117,7 @@ def run_worker(nb, workdir: Path, env: dict, device: str, cell_timeout: int, not
     limits = limits or Limits(cpu_seconds=notebook_timeout * 2 + 60)
     nb_path = workdir / "submission.ipynb"
     nbformat.write(nb, nb_path)
-    seed_font_cache(workdir)
+    prepare_home(workdir)
     for path in [workdir, *workdir.rglob("*")]:
         os.chmod(path, 0o777)  # the sandbox's unprivileged uid writes here
     isolated = bwrap_works()

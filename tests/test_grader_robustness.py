@@ -120,3 +120,13 @@ def solved_source(gid: str) -> str:
     from submissions import answer_sources
 
     return answer_sources(L00)[gid]
+
+
+def test_grading_renders_no_figures(graded):
+    """Outputs are thrown away, so the grading kernel never draws a figure into a PNG (saves ~1 s a plot);
+    a plot cell still runs."""
+    check = ("%matplotlib inline\nimport matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1])\n"
+             "formats, _ = get_ipython().display_formatter.format(fig)\n"
+             "assert 'image/png' not in formats, f'the grading kernel would render a figure: {sorted(formats)}'\n")
+    report = graded("no_figures", with_cell("first_model", check + solved_source("first_model")))
+    assert report.score == 2, [(e.id, e.messages) for e in report.exercises]
