@@ -3,7 +3,9 @@
 Answer cells are taken from the learner by ``grade_id``; locked cells (set-up,
 prompts) are restored from the lesson's source; every test cell, in the
 learner's copy or not, is replaced by a probe cell that only observes. Cells the
-learner added are kept where they are. Outputs are dropped.
+learner added are kept where they are. Outputs are dropped. The notebook ends at its
+last check: nothing after it can change a grade, and a lesson's closing cells (extra
+baselines, comparison plots) are often its slowest.
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ def assemble(learner: NotebookNode, source: NotebookNode, ln: LessonNotebook) ->
         add_from_source(gid)
         out.insert(pos, out.pop())
 
+    probes = [i for i, c in enumerate(out) if c.metadata.get(PROBE_KEY)]
+    if probes:
+        del out[probes[-1] + 1:]
     nb = nbformat.v4.new_notebook(metadata=copy.deepcopy(source.metadata))
     nb.cells = out
     answers = {i: nbgrader_meta(c)["grade_id"] for i, c in enumerate(out)

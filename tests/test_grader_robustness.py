@@ -84,6 +84,14 @@ def test_killed_kernel_keeps_what_ran_before(graded):
     assert by_id(report)["load_data"].points == 1 and by_id(report)["first_model"].points == 0
 
 
+def test_cells_after_the_last_check_are_not_run(graded):
+    """They cannot change a grade: a closing cell that would kill the kernel costs nothing and is not reported."""
+    nb = solved(L00)
+    nb.cells.append(nbformat.v4.new_code_cell("import os\nos._exit(3)"))
+    report = graded("after_last_check", nb)
+    assert report.status == "graded" and report.score == 2, (report.status, report.notes)
+
+
 def test_stderr_and_warnings_do_not_cost_points(graded):
     noisy = ("import sys, warnings\nprint('debug', file=sys.stderr)\nwarnings.warn('careful')\n"
              + solved_source("first_model"))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import nbformat
 import pytest
 from conftest import IDS, LESSON_NOTEBOOKS
 from submissions import solved
 from wrong_answers import GROUPS, wrong_source
 
+from autograder.assemble import assemble, nbgrader_meta, role
 from autograder.rubric import load_exercises
+from autograder.runner import PROBE_KEY
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +43,16 @@ def test_blank_lesson_earns_zero_without_crashing(graded, ln):
     for ex in report.exercises:
         assert ex.messages, f"{ex.id}: a failed exercise must say why"
         assert any("Not answered" in m or "not defined" in m for m in ex.messages), ex.messages
+
+
+@pytest.mark.parametrize("ln", LESSON_NOTEBOOKS, ids=IDS)
+def test_graded_notebook_runs_every_check_and_stops_after_the_last(ln):
+    """Nothing after the last check can change a grade, so the grader does not run a lesson's closing cells."""
+    source = nbformat.read(ln.solution, as_version=4)
+    runnable, _ = assemble(solved(ln), source, ln)
+    probes = [c.metadata[PROBE_KEY] for c in runnable.cells if c.metadata.get(PROBE_KEY)]
+    assert sorted(probes) == sorted(nbgrader_meta(c)["grade_id"] for c in source.cells if role(c) == "test")
+    assert runnable.cells[-1].metadata.get(PROBE_KEY) == probes[-1]
 
 
 WRONG_CASES = [(ln, group) for ln in LESSON_NOTEBOOKS for group in GROUPS.get(ln.lesson, [])]
