@@ -47,6 +47,8 @@ def main() -> int:
         if args.lessons and ln.lesson not in args.lessons:
             continue
         if args.grade_only:
+            if ln.stem not in earlier:
+                p.error(f"--grade-only: {out} has no bare run time for {ln.stem}; measure it without --grade-only")
             run_s, run_measured = earlier[ln.stem]["run_s"], earlier[ln.stem].get("run_measured",
                                                                                  earlier[ln.stem].get("measured"))
         else:
