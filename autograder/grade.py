@@ -19,14 +19,13 @@ import nbformat
 from .assemble import assemble
 from .environment import kernel_env, resolve_device, versions
 from .lessons import LessonNotebook, identify, parse_stem
+from .limits import Limits, limit_args
 from .rubric import NOT_ANSWERED, judge_payload, load_exercises
 from .sandbox import (
     CgroupV1,
-    Limits,
     bwrap_command,
     bwrap_works,
     describe,
-    limit_args,
     prepare_home,
     sandbox_env,
     sandbox_uid,

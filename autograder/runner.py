@@ -7,7 +7,7 @@ status, each probe's observation) to a pipe the grading process reads, flushed a
 once, so everything observed before a timeout or a dead kernel is kept. The kernel
 cannot reach that pipe: it is not inherited, and this process is made non-dumpable
 so /proc/<pid>/fd is closed to it. Outputs of learner cells are dropped as soon as
-each cell finishes, and a cell keeps at most ``Limits.output_bytes`` of them, to keep this
+each cell finishes, and a cell keeps at most ``limits.Limits.output_bytes`` of them, to keep this
 process small whatever a cell prints.
 """
 
@@ -24,8 +24,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
+from .limits import Limits, apply_rlimits
 from .probe_runtime import MIME
-from .sandbox import Limits, apply_rlimits
 
 PROBE_KEY = "tlcourse_probe"  # cell metadata key marking the cells the grader inserted
 

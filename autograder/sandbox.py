@@ -20,16 +20,13 @@ import contextlib
 import fcntl
 import functools
 import itertools
-import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import uuid
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,20 +34,13 @@ import numpy as np
 from tlkit.data import DATASETS, dataset_path, write_npz
 from tlkit.paths import MANIFEST, REPO_ROOT, data_dir
 
+from .limits import Limits
+
 CGROUP_V1 = Path("/sys/fs/cgroup")
 SANDBOX_UIDS = range(61000, 62000)  # dedicated uids for submissions (no account needed); one per running worker
 _next_uid = itertools.cycle(SANDBOX_UIDS)
 UID_LOCKS = Path(tempfile.gettempdir()) / "tlcourse-sandbox-uids"  # the grader's /tmp: sandboxes get their own
 SANDBOX_DATA = "/course-data"
-
-
-@dataclass(frozen=True)
-class Limits:
-    memory_bytes: int = 6 * 2**30
-    cpu_seconds: int = 3600
-    file_bytes: int = 256 * 2**20
-    processes: int = 512
-    output_bytes: int = 2 * 2**20  # per cell; the worker drops what a cell prints beyond this and says so
 
 
 @functools.cache
@@ -237,23 +227,6 @@ class CgroupV1:
                 path.rmdir()
             except OSError:
                 pass
-
-
-def apply_rlimits(limits: Limits, device: str, own_user: bool = False) -> None:
-    """Limit this process and what it starts (the worker calls it before it starts the kernel).
-
-    RLIMIT_NPROC counts every process of the real uid, so it is set only when the worker has a uid of its own."""
-    if device != "cuda":  # CUDA maps huge address ranges; the memory cgroup covers GPU runs
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if own_user:
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
-
-
-def limit_args(limits: Limits, device: str, own_user: bool = False) -> list[str]:
-    return ["--limits", json.dumps({**asdict(limits), "device": device, "own_user": own_user})]
 
 
 def describe(isolated: bool, cgroups: list[str], uid: int | None = None) -> str:

@@ -43,3 +43,13 @@ def test_two_grading_processes_never_share_a_sandbox_uid(monkeypatch, tmp_path):
     fresh_process()
     with sandbox.sandbox_uid() as again:
         assert again == first  # released when its submission ends
+
+
+def test_the_worker_starts_without_heavy_imports():
+    """The worker starts once per submission: whatever it imports before the kernel starts costs every notebook."""
+    import subprocess
+    import sys
+
+    code = "import sys, autograder.runner; print(sorted({'numpy', 'tlkit'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
