@@ -116,7 +116,7 @@ def test_twins_export_the_same_names():
     expected = {
         "FRAMEWORK", "get_device", "seed_everything", "to_inputs", "make_batches", "load_batches", "fit",
         "evaluate", "predict", "count_params", "plot_history", "show_images", "plot_confusion_matrix",
-        "load_backbone", "preprocess_inputs", "task_gradients",
+        "load_backbone", "preprocess_inputs", "task_gradients", "loss_gradients",
     }  # fmt: skip
     assert set(torch_all) == expected
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import keras
 import numpy as np
@@ -39,6 +39,7 @@ __all__ = [
     "get_device",
     "load_backbone",
     "load_batches",
+    "loss_gradients",
     "make_batches",
     "plot_confusion_matrix",
     "plot_history",
@@ -356,6 +357,28 @@ def task_gradients(
         del tape
     grads = [[keras.ops.zeros_like(w) if g is None else g for g, w in zip(task, variables)] for task in grads]
     return [keras.ops.stop_gradient(v) for v in values], grads
+
+
+def loss_gradients(loss_fn: Callable[[], object], variables: list) -> tuple[object, list]:
+    """``loss_fn()`` (a scalar; it runs the forward pass) and its gradient for each of ``variables``.
+
+    For training steps that update groups of variables with optimizers of their own (e.g. learned loss weights
+    at a faster rate). Gradients are zeros where the loss does not reach. Works on the TensorFlow and torch
+    backends, also inside a model's ``train_step``.
+    """
+    if keras.backend.backend() == "torch":
+        import torch  # torch backend only
+
+        value = loss_fn()
+        grads = torch.autograd.grad(value, [v.value for v in variables], allow_unused=True)
+    else:
+        import tensorflow as tf  # TensorFlow backend only
+
+        with tf.GradientTape() as tape:
+            value = loss_fn()
+        grads = tape.gradient(value, [v.value for v in variables], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    grads = [keras.ops.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+    return keras.ops.stop_gradient(value), grads
 
 
 # ----------------------------------------------------------------- pretrained backbones

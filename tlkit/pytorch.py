@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ __all__ = [
     "get_device",
     "load_backbone",
     "load_batches",
+    "loss_gradients",
     "make_batches",
     "plot_confusion_matrix",
     "plot_history",
@@ -253,6 +254,19 @@ def predict(
 def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (only those with ``requires_grad`` when ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def loss_gradients(
+    loss_fn: Callable[[], torch.Tensor], variables: list[torch.Tensor]
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``loss_fn()`` (a scalar; it runs the forward pass), detached, and its gradient for each of ``variables``.
+
+    For training steps that update groups of parameters in their own ways. Gradients are zeros where the loss
+    does not reach; nothing is accumulated into ``.grad``.
+    """
+    value = loss_fn()
+    found = torch.autograd.grad(value, list(variables), allow_unused=True)
+    return value.detach(), [torch.zeros_like(v) if g is None else g for g, v in zip(found, variables)]
 
 
 def task_gradients(

@@ -330,3 +330,11 @@ def test_task_gradients_gives_each_task_its_own_loss_and_gradients():
     left_grads = [keras.ops.convert_to_numpy(g) for g in grads[0]]
     assert all(not g.any() for v, g in zip(model.trainable_variables, left_grads) if id(v) in right_head)
     assert any(g.any() for v, g in zip(model.trainable_variables, left_grads) if id(v) not in right_head)
+
+
+def test_loss_gradients_returns_the_loss_and_one_gradient_per_variable():
+    w, unused = keras.Variable([1.0, -2.0]), keras.Variable([1.0, 1.0, 1.0])
+    loss, grads = tl.loss_gradients(lambda: keras.ops.sum(w**2) + 3 * w[0], [w, unused])
+    assert float(keras.ops.convert_to_numpy(loss)) == 8.0
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(grads[0]), [5.0, -4.0])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(grads[1]), np.zeros(3))

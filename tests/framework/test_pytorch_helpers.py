@@ -289,3 +289,11 @@ def test_task_gradients_gives_each_task_its_own_loss_and_gradients():
             assert torch.allclose(p.grad if p.grad is not None else torch.zeros_like(p), g)
     other_head = {id(p) for p in model.right.parameters()}
     assert all(not g.any() for p, g in zip(params, grads[0]) if id(p) in other_head)  # zeros, not None
+
+
+def test_loss_gradients_returns_the_loss_and_one_gradient_per_variable():
+    w, unused = torch.tensor([1.0, -2.0], requires_grad=True), torch.ones(3, requires_grad=True)
+    loss, grads = tl.loss_gradients(lambda: (w**2).sum() + 3 * w[0], [w, unused])
+    assert float(loss) == 8.0 and not loss.requires_grad
+    assert torch.allclose(grads[0], torch.tensor([5.0, -4.0])) and torch.equal(grads[1], torch.zeros(3))
+    assert w.grad is None  # nothing accumulated
