@@ -31,7 +31,7 @@ MARKER = "@@outcomes@@"
 REPORT_CELL = f'import json as _json\nprint("{MARKER}" + _json.dumps({{k: float(v) for k, v in outcomes.items()}}))'
 FRAMEWORK_GAP = 0.03  # both frameworks within 3 points of each other on every outcome (mean over seeds)
 
-CLAIMS = {  # lesson -> [(claim, test on the per-framework means)]
+CLAIMS = {  # lesson -> [(claim of its issue, or of the lesson: "lesson: ...", test on the per-framework means)]
     "02_feature_extraction": [
         ("frozen features beat from scratch by >= 10 points at 5 labels per class (textures)",
          lambda m: m["frozen features + linear head"] - m["small CNN from scratch"] >= 0.10),
@@ -47,6 +47,9 @@ CLAIMS = {  # lesson -> [(claim, test on the per-framework means)]
         (f"uncertainty weighting >= the worse of equal weights and single-task ({task} digit)",
          lambda m, task=task: m[f"uncertainty/{task}"] >= min(m[f"equal/{task}"], m[f"single-task/{task}"]))
         for task in ("left", "right")
+    ] + [
+        ("lesson: next to a task with 80 % random labels, uncertainty weighting beats equal weights on the clean task",
+         lambda m: m["noisy right/uncertainty/left"] > m["noisy right/equal/left"]),
     ],
     "05_domain_adaptation": [
         ("DANN beats source-only by >= 15 points on MNIST -> MNIST-M-style",
