@@ -78,6 +78,20 @@ def timed_nbgrader(course: Path, lesson: str) -> float:
     return time.perf_counter() - start
 
 
+def timings(one: float, many: list[float], nbg: list[float], workers: int) -> dict:
+    """Every run's seconds, and the speed-ups from the medians (nbgrader's None when it was skipped)."""
+    many_s = statistics.median(many)
+    nbg_s = statistics.median(nbg) if nbg else None
+    return {"seconds_1_worker": round(one, 1),
+            f"seconds_{workers}_workers": round(many_s, 1),
+            f"seconds_{workers}_workers_every_run": [round(t, 1) for t in many],
+            "speedup_workers": round(one / many_s, 2),
+            "seconds_nbgrader_autograde": nbg_s and round(nbg_s, 1),
+            "seconds_nbgrader_autograde_every_run": [round(t, 1) for t in nbg],
+            "speedup_vs_nbgrader": nbg_s and round(nbg_s / many_s, 2),
+            "speedup_vs_nbgrader_every_run": [round(b / a, 2) for a, b in zip(many, nbg)]}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=30)
@@ -102,17 +116,9 @@ def main() -> int:
                 nbg.append(timed_nbgrader(course, ln.lesson))
         first_row = {(root / d / "grades.csv").read_text().split("\n")[0] for d in ["grades1", "gradesN0"]}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    many_s, nbg_s = statistics.median(many), nbg and statistics.median(nbg)
     result = {"measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "cpus": os.cpu_count(), "lesson": ln.stem, "class_size": args.size, "repeats": args.repeats,
-              "seconds_1_worker": round(one, 1),
-              f"seconds_{args.workers}_workers": round(many_s, 1),
-              f"seconds_{args.workers}_workers_every_run": [round(t, 1) for t in many],
-              "speedup_workers": round(one / many_s, 2),
-              "seconds_nbgrader_autograde": nbg and round(nbg_s, 1),
-              "seconds_nbgrader_autograde_every_run": [round(t, 1) for t in nbg],
-              "speedup_vs_nbgrader": nbg and round(nbg_s / many_s, 2),
-              "speedup_vs_nbgrader_every_run": [round(b / a, 2) for a, b in zip(many, nbg)],
+              **timings(one, many, nbg, args.workers),
               "same_csv_columns": len(first_row) == 1,
               "grading_process_peak_mb": round(peak_mb, 1), "versions": versions()}
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

@@ -55,3 +55,14 @@ def test_every_benchmarked_notebook_has_one_seed_line(lesson):
         nb = outcomes.seeded(ln.solution, 7)
         code = "".join(c.source for c in nb.cells if c.cell_type == "code")
         assert "SEED = 7" in code and "outcomes = {" in code
+
+
+def test_class_speedups_come_from_the_medians_of_interleaved_runs():
+    import class_bench
+
+    t = class_bench.timings(300.0, [160.0, 190.0, 150.0], [450.0, 520.0, 420.0], workers=2)
+    assert t["seconds_2_workers"] == 160.0 and t["seconds_nbgrader_autograde"] == 450.0
+    assert t["speedup_workers"] == 1.88 and t["speedup_vs_nbgrader"] == 2.81
+    assert t["speedup_vs_nbgrader_every_run"] == [2.81, 2.74, 2.8]  # run i of nbgrader against run i of the class
+    skipped = class_bench.timings(300.0, [150.0], [], workers=2)
+    assert skipped["seconds_nbgrader_autograde"] is None and skipped["speedup_vs_nbgrader"] is None
