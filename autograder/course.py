@@ -51,7 +51,7 @@ def run_course(device: str = "auto", lessons: list[str] | None = None) -> list[d
         row = {"lesson": ln.lesson, "framework": ln.framework}
         row["run_s"] = round(execute_bare(ln.solution, device, ln.framework), 1)
         sol = grade_notebook(ln.solution, device=device)
-        blank = grade_notebook(ln.release, device=device)
+        blank = grade_notebook(ln.release, device=device, run_unanswered=True)  # executed
         row.update(solution=f"{sol.score:g}/{sol.max_score:g}", grade_s=round(sol.seconds, 1),
                    blank=f"{blank.score:g}/{blank.max_score:g}", blank_s=round(blank.seconds, 1),
                    status=sol.status if sol.status != "graded" else blank.status,

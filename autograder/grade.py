@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -194,8 +195,23 @@ def parse_events(lines: list[str]) -> list[dict]:
     return events
 
 
+@functools.cache
+def _release_code(ln: LessonNotebook) -> tuple[str, ...] | None:
+    """The code the grader would run for the lesson as released, untouched (None without a release)."""
+    if not ln.release.exists():
+        return None
+    runnable, _ = assemble(nbformat.read(ln.release, as_version=4), nbformat.read(ln.solution, as_version=4), ln)
+    return _code(runnable)
+
+
+def _code(nb) -> tuple[str, ...]:
+    return tuple(c.source for c in nb.cells if c.cell_type == "code")
+
+
 def grade_notebook(path: str | Path, device: str = "auto", cell_timeout: int = 120, notebook_timeout: int = 900,
-                   lesson: LessonNotebook | None = None) -> Report:
+                   lesson: LessonNotebook | None = None, run_unanswered: bool = False) -> Report:
+    """Grade one notebook. One whose runnable code is the released lesson's, untouched (nothing answered, no cell
+    added), is not run: every exercise is "not answered" at 0, as a full run gives (``run_unanswered`` forces one)."""
     path = Path(path)
     start = time.perf_counter()
     report = Report(notebook=str(path), status="graded")
@@ -213,6 +229,10 @@ def grade_notebook(path: str | Path, device: str = "auto", cell_timeout: int = 1
         env = kernel_env(report.device, ln.framework)
         if ln.framework == "keras":
             report.versions["keras_backend"] = env.get("KERAS_BACKEND", "tensorflow")
+        if not run_unanswered and _code(runnable) == _release_code(ln):
+            unanswered(report, exercises)
+            report.seconds = round(time.perf_counter() - start, 2)
+            return report
         with tempfile.TemporaryDirectory(prefix="tlgrade-") as tmp:
             events, timed_out, report.isolation = run_worker(runnable, Path(tmp), env, report.device, cell_timeout,
                                                              notebook_timeout)
@@ -237,6 +257,14 @@ def zero_all(report: Report, ln: LessonNotebook | None) -> None:
     report.max_score = sum(e.points for e in exercises)
     report.exercises = [ExerciseResult(e.answer_id, e.test_id, e.title, 0.0, e.points, False,
                                          ["Not graded: see the notes."])
+                        for e in exercises]
+
+
+def unanswered(report: Report, exercises) -> None:
+    report.isolation = "not run: nothing to run but the released lesson"
+    report.notes.append("Nothing was answered: every answer cell is as released and no cell was added, so the "
+                        "notebook was not run. Each exercise scores 0.")
+    report.exercises = [ExerciseResult(e.answer_id, e.test_id, e.title, 0.0, e.points, False, [NOT_ANSWERED])
                         for e in exercises]
 
 

@@ -9,7 +9,7 @@ from submissions import solved
 from wrong_answers import GROUPS, wrong_source
 
 from autograder.assemble import assemble, nbgrader_meta, role
-from autograder.rubric import load_exercises
+from autograder.rubric import NOT_ANSWERED, load_exercises
 from autograder.runner import PROBE_KEY
 
 pytestmark = pytest.mark.slow
@@ -37,12 +37,30 @@ def test_solution_earns_full_marks(graded, ln):
 
 @pytest.mark.parametrize("ln", by_lesson(LESSON_NOTEBOOKS, IDS))
 def test_blank_lesson_earns_zero_without_crashing(graded, ln):
-    report = graded(f"blank-{ln.stem}", ln.release)
+    report = graded(f"blank-{ln.stem}", ln.release, run_unanswered=True)  # executed, hidden checks and all
     assert report.status == "graded", report.notes
     assert report.score == 0 and len(report.exercises) == len(load_exercises(ln.lesson))
     for ex in report.exercises:
         assert ex.messages, f"{ex.id}: a failed exercise must say why"
         assert any("Not answered" in m or "not defined" in m for m in ex.messages), ex.messages
+    # The grader does not run an untouched lesson: the points it gives without running are the executed ones.
+    shortcut = graded(f"blank-{ln.stem}", ln.release)
+    assert shortcut.isolation.startswith("not run") and shortcut.status == "graded"
+    assert points(shortcut) == points(report)
+    assert all(e.messages == [NOT_ANSWERED] for e in shortcut.exercises)
+
+
+def test_a_touched_lesson_is_run_even_with_every_answer_blank(graded):
+    """Only the untouched lesson is spared a run: an added cell, or one answer changed, means the code differs."""
+    ln = next(ln for ln in LESSON_NOTEBOOKS if ln.lesson == "00_setup")
+    added = nbformat.read(ln.release, as_version=4)
+    added.cells.insert(1, nbformat.v4.new_code_cell("print('my own cell')"))  # cells after the last check are cut
+    one_answer = nbformat.read(ln.release, as_version=4)
+    next(c for c in one_answer.cells if nbgrader_meta(c).get("solution")).source += "\n# tried"
+    for key, nb in {"added-cell": added, "one-answer-touched": one_answer}.items():
+        report = graded(f"{key}-{ln.stem}", nb)
+        assert report.isolation and not report.isolation.startswith("not run"), key
+        assert report.status == "graded" and report.score == 0, (key, report.notes)
 
 
 @pytest.mark.parametrize("ln", LESSON_NOTEBOOKS, ids=IDS)
