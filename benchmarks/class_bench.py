@@ -1,12 +1,13 @@
 """Class-grading benchmark: N submissions of one lesson, graded with 1 and with W workers, and by nbgrader.
 
     .venv/bin/python benchmarks/class_bench.py [--size 30] [--workers 2] [--lesson 01_ml_basics] [--repeats 3]
-                                               [--skip-nbgrader]
+                                               [--blank-every 5] [--skip-nbgrader]
 
 Writes benchmarks/class_results.json: wall seconds of every run, the speed-ups, and the peak memory of the
 grading process itself (the kernels run in their own processes). Runs minutes apart on the same machine differ
 by up to 10 %, so the W-worker class run and nbgrader are each repeated, interleaved so that a slow spell hits
-both, and the speed-ups are computed from the medians. Budgets (issue #5): 2 workers >= 1.8x
+both, and the speed-ups are computed from the medians. Every 5th learner hands in the blank lesson, which the
+grader does not run (nbgrader does); ``--blank-every 0`` measures a class where everyone answered. Budgets (issue #5): 2 workers >= 1.8x
 faster than 1 on 2 cores, >= 3x faster than sequential `nbgrader autograde`, grading process <= 500 MB.
 """
 
@@ -37,14 +38,14 @@ from autograder.lessons import LessonNotebook
 from autograder.release import nbgrader_env
 
 
-def make_class(root: Path, ln: LessonNotebook, size: int) -> Path:
-    """A realistic mix: right answers, each wrong group, and blank notebooks, cycled."""
+def make_class(root: Path, ln: LessonNotebook, size: int, blank_every: int = 5) -> Path:
+    """A realistic mix: right answers, each wrong group, cycled, and every ``blank_every``-th one blank (0: none)."""
     variants = [solved(ln)] + [solved(ln, {a: wrong_source(ln.lesson, a, ln.framework) for a in g})
                                for g in GROUPS[ln.lesson]]
     submitted = root / "submitted"
     for i in range(size):
         target = submitted / f"learner{i:03d}" / ln.lesson / f"{ln.stem}.ipynb"
-        if i % 5 == 4:
+        if blank_every and i % blank_every == blank_every - 1:
             target.parent.mkdir(parents=True)
             shutil.copy(ln.release, target)
         else:
@@ -99,6 +100,7 @@ def main() -> int:
     p.add_argument("--lesson", default="01_ml_basics")
     p.add_argument("--framework", default="pytorch")
     p.add_argument("--repeats", type=int, default=3, help="runs of the W-worker class and of nbgrader")
+    p.add_argument("--blank-every", type=int, default=5, help="every Nth learner hands in the blank lesson; 0: none")
     p.add_argument("--skip-nbgrader", action="store_true")
     p.add_argument("--out", default=str(Path(__file__).with_name("class_results.json")))
     args = p.parse_args()
@@ -106,7 +108,7 @@ def main() -> int:
     ln = LessonNotebook(args.lesson, args.framework)
     with tempfile.TemporaryDirectory(prefix="tlclass-") as tmp:
         root = Path(tmp)
-        submitted = make_class(root, ln, args.size)
+        submitted = make_class(root, ln, args.size, args.blank_every)
         one = timed_class_run(submitted, ln.lesson, 1, root / "grades1")
         course = None if args.skip_nbgrader else nbgrader_course(root, submitted, ln.lesson)
         many, nbg = [], []
@@ -117,7 +119,8 @@ def main() -> int:
         first_rows = {(out / "grades.csv").read_text().split("\n")[0] for out in root.glob("grades*")}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {"measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-              "cpus": os.cpu_count(), "lesson": ln.stem, "class_size": args.size, "repeats": args.repeats,
+              "cpus": os.cpu_count(), "lesson": ln.stem, "class_size": args.size,
+              "blank_submissions": args.blank_every and args.size // args.blank_every, "repeats": args.repeats,
               **timings(one, many, nbg, args.workers),
               "same_csv_columns": len(first_rows) == 1,
               "grading_process_peak_mb": round(peak_mb, 1), "versions": versions()}

@@ -66,3 +66,14 @@ def test_class_speedups_come_from_the_medians_of_interleaved_runs():
     assert t["speedup_vs_nbgrader_every_run"] == [2.81, 2.74, 2.8]  # run i of nbgrader against run i of the class
     skipped = class_bench.timings(300.0, [150.0], [], workers=2)
     assert skipped["seconds_nbgrader_autograde"] is None and skipped["speedup_vs_nbgrader"] is None
+
+
+@pytest.mark.parametrize("blank_every,blanks", [(5, 2), (0, 0)])
+def test_benchmark_class_holds_the_asked_number_of_blank_lessons(tmp_path, blank_every, blanks):
+    import class_bench
+
+    ln = next(ln for ln in all_lesson_notebooks() if ln.stem == "01_ml_basics_pytorch")
+    submitted = class_bench.make_class(tmp_path, ln, 10, blank_every)
+    files = sorted(submitted.glob(f"*/{ln.lesson}/{ln.stem}.ipynb"))
+    assert len(files) == 10
+    assert sum(f.read_bytes() == ln.release.read_bytes() for f in files) == blanks
