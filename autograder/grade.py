@@ -262,8 +262,8 @@ def zero_all(report: Report, ln: LessonNotebook | None) -> None:
 
 def unanswered(report: Report, exercises) -> None:
     report.isolation = "not run: nothing to run but the released lesson"
-    report.notes.append("Nothing was answered: every answer cell is as released and no cell was added, so the "
-                        "notebook was not run. Each exercise scores 0.")
+    report.notes.append("Nothing was answered: every answer cell is as released, so the notebook was not run. "
+                        "Each exercise scores 0.")
     report.exercises = [ExerciseResult(e.answer_id, e.test_id, e.title, 0.0, e.points, False, [NOT_ANSWERED])
                         for e in exercises]
 
