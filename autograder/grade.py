@@ -255,17 +255,19 @@ def zero_all(report: Report, ln: LessonNotebook | None) -> None:
     report.lesson, report.framework = ln.lesson, ln.framework
     exercises = load_exercises(ln.lesson)
     report.max_score = sum(e.points for e in exercises)
-    report.exercises = [ExerciseResult(e.answer_id, e.test_id, e.title, 0.0, e.points, False,
-                                         ["Not graded: see the notes."])
-                        for e in exercises]
+    report.exercises = zeros(exercises, "Not graded: see the notes.")
 
 
 def unanswered(report: Report, exercises) -> None:
     report.isolation = "not run: nothing to run but the released lesson"
     report.notes.append("Nothing was answered: every answer cell is as released, so the notebook was not run. "
                         "Each exercise scores 0.")
-    report.exercises = [ExerciseResult(e.answer_id, e.test_id, e.title, 0.0, e.points, False, [NOT_ANSWERED])
-                        for e in exercises]
+    report.exercises = zeros(exercises, NOT_ANSWERED)
+
+
+def zeros(exercises, message: str) -> list[ExerciseResult]:
+    """Every exercise at 0 points, with one message."""
+    return [ExerciseResult(e.answer_id, e.test_id, e.title, 0.0, e.points, False, [message]) for e in exercises]
 
 
 def judge(report: Report, exercises, events: list[dict], answers: dict[int, str], timed_out: bool, limit: int) -> None:

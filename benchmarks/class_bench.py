@@ -7,8 +7,9 @@ Writes benchmarks/class_results.json: wall seconds of every run, the speed-ups, 
 grading process itself (the kernels run in their own processes). Runs minutes apart on the same machine differ
 by up to 10 %, so the W-worker class run and nbgrader are each repeated, interleaved so that a slow spell hits
 both, and the speed-ups are computed from the medians. Every 5th learner hands in the blank lesson, which the
-grader does not run (nbgrader does); ``--blank-every 0`` measures a class where everyone answered. Budgets (issue #5): 2 workers >= 1.8x
-faster than 1 on 2 cores, >= 3x faster than sequential `nbgrader autograde`, grading process <= 500 MB.
+grader does not run (nbgrader does); ``--blank-every 0`` measures a class where everyone answered.
+Budgets (issue #5): 2 workers >= 1.8x faster than 1 on 2 cores, >= 3x faster than sequential
+`nbgrader autograde`, grading process <= 500 MB.
 """
 
 from __future__ import annotations
