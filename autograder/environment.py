@@ -7,6 +7,7 @@ import platform
 import shutil
 import subprocess
 from importlib import metadata
+from pathlib import Path
 
 LIBRARIES = ("numpy", "torch", "keras", "tensorflow-cpu", "tensorflow", "scikit-learn", "nbgrader", "nbclient")
 
@@ -19,6 +20,17 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return found
+
+
+def machine() -> dict[str, object]:
+    """The host a timing or an outcome was measured on: hosts of the same core count differ up to 2x in speed."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpus": os.cpu_count(), "cpu": cpu, "platform": platform.platform()}
 
 
 def gpu_present() -> bool:

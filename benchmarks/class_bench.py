@@ -34,7 +34,7 @@ from submissions import solved, write
 from wrong_answers import GROUPS, wrong_source
 
 from autograder.classroom import ClassRun, find_submissions
-from autograder.environment import versions
+from autograder.environment import machine, versions
 from autograder.lessons import LessonNotebook
 from autograder.release import nbgrader_env
 
@@ -120,7 +120,7 @@ def main() -> int:
         first_rows = {(out / "grades.csv").read_text().split("\n")[0] for out in root.glob("grades*")}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {"measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-              "cpus": os.cpu_count(), "lesson": ln.stem, "class_size": args.size,
+              "machine": machine(), "lesson": ln.stem, "class_size": args.size,
               "blank_submissions": args.blank_every and args.size // args.blank_every, "repeats": args.repeats,
               **timings(one, many, nbg, args.workers),
               "same_csv_columns": len(first_rows) == 1,

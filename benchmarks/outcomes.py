@@ -23,7 +23,7 @@ import nbformat
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from autograder.course import run_notebook
-from autograder.environment import resolve_device, versions
+from autograder.environment import machine, resolve_device, versions
 from autograder.lessons import all_lesson_notebooks
 
 SEED_LINE = re.compile(r"^SEED = 0$", re.MULTILINE)
@@ -125,7 +125,7 @@ def main() -> int:
             runs, seconds = run_seeds(ln.solution, ln.framework, args.seeds, device)
             frameworks[ln.framework] = {"seeds": args.seeds, "seconds": seconds, "outcomes": summarise(runs)}
         lessons[lesson] = {"measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                           "device": device, **lesson_summary(lesson, frameworks)}
+                           "device": device, "machine": machine(), **lesson_summary(lesson, frameworks)}
         print(json.dumps({lesson: {k: lessons[lesson][k] for k in ("claims", "largest_framework_gap")}}), flush=True)
     result.update({"framework_gap_budget": FRAMEWORK_GAP, "versions": versions()})
     out.write_text(json.dumps(result, indent=1) + "\n")

@@ -12,7 +12,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from autograder.course import execute_bare
-from autograder.environment import resolve_device, versions
+from autograder.environment import machine, resolve_device, versions
 from autograder.grade import grade_notebook
 from autograder.lessons import all_lesson_notebooks
 
@@ -69,12 +68,11 @@ def main() -> int:
         print(json.dumps(row), flush=True)
     measured = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     for row in rows:
-        row["measured"] = measured
+        row["measured"], row["cpu"] = measured, machine()["cpu"]  # kept rows may come from another host
     rows = sorted([r for r in kept if r["notebook"] not in {row["notebook"] for row in rows}] + rows,
                   key=lambda r: r["notebook"])
     result = {"measured": measured,
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "device": device,
-                          "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
+              "machine": {**machine(), "device": device, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
               "versions": versions(), "grade_ratio_budget": BUDGET_GRADE_RATIO, "notebooks": rows}
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")

@@ -19,7 +19,7 @@ from ..rubric import Exercise
 GRL_TOLERANCE = 1e-5
 LAMBDA_TOLERANCE = 1e-4
 LOSS_TOLERANCE = 1e-4  # relative, float32 maths on CPU or GPU
-# DANN reaches 0.54-0.66 on the held-out MNIST-M-style images over seeds, source-only ~0.45. How much DANN gains in one
+# DANN reaches 0.51-0.66 on the held-out MNIST-M-style images over seeds, source-only ~0.45. How much DANN gains in one
 # run is partly luck (the adversarial game swings), so the bar only asks that adaptation did not wreck the target
 # classifier; the domain checks below are what prove that DANN happened.
 DANN_MIN_TARGET_ACCURACY = 0.4
