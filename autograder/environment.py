@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -22,14 +23,12 @@ def versions() -> dict[str, str]:
     return found
 
 
-def machine() -> dict[str, object]:
-    """The host a timing or an outcome was measured on: hosts of the same core count differ up to 2x in speed."""
+def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, object]:
+    """The host a timing or an outcome was measured on: 2-core hosts differ 2-3x in speed on these notebooks."""
     cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
                    if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return {"cpus": os.cpu_count(), "cpu": cpu, "platform": platform.platform()}
 
 

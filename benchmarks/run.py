@@ -66,13 +66,13 @@ def main() -> int:
             row["run_measured"] = run_measured  # when the kept bare run time was measured
         rows.append(row)
         print(json.dumps(row), flush=True)
-    measured = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    measured, host = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), machine()
     for row in rows:
-        row["measured"], row["cpu"] = measured, machine()["cpu"]  # kept rows may come from another host
+        row["measured"], row["cpu"] = measured, host["cpu"]  # kept rows may come from another host
     rows = sorted([r for r in kept if r["notebook"] not in {row["notebook"] for row in rows}] + rows,
                   key=lambda r: r["notebook"])
     result = {"measured": measured,
-              "machine": {**machine(), "device": device, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
+              "machine": {**host, "device": device, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
               "versions": versions(), "grade_ratio_budget": BUDGET_GRADE_RATIO, "notebooks": rows}
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
