@@ -19,9 +19,9 @@ from ..rubric import Exercise
 GRL_TOLERANCE = 1e-5
 LAMBDA_TOLERANCE = 1e-4
 LOSS_TOLERANCE = 1e-4  # relative, float32 maths on CPU or GPU
-# DANN reaches 0.51-0.66 on the held-out MNIST-M-style images over seeds, source-only ~0.45. How much DANN gains in one
-# run is partly luck (the adversarial game swings), so the bar only asks that adaptation did not wreck the target
-# classifier; the domain checks below are what prove that DANN happened.
+# DANN reaches 0.59-0.67 on the lesson's MNIST-M-style test images over seeds, source-only ~0.44. How much DANN gains
+# in one run is partly luck (the adversarial game swings), so the bar only asks that adaptation did not wreck the
+# target classifier; the domain checks below are what prove that DANN happened.
 DANN_MIN_TARGET_ACCURACY = 0.4
 DANN_MIN_SOURCE_ACCURACY = 0.85  # and stays a digit classifier on the source domain (~0.95)
 DOMAIN_MAX_ACCURACY = 0.85  # a domain classifier on DANN features is confused; on source-only features it is ~1.0
