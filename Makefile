@@ -38,9 +38,10 @@ lessons: venv           ## regenerate lessons/ from solutions/
 lab: data               ## JupyterLab on the course
 	$(VENV)/bin/jupyter lab --notebook-dir=.
 
-benchmark: data         ## timings -> benchmarks/results.json, outcomes over 3 seeds -> benchmarks/outcomes.json
+benchmark: data         ## timings -> benchmarks/results.json, outcomes over 3 seeds -> benchmarks/outcomes.json, lesson 05's rate sweep
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/outcomes.py
+	$(PY) benchmarks/dann_learning_rate.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -11,6 +11,7 @@ import pytest
 from autograder.lessons import all_lesson_notebooks
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import dann_learning_rate
 import outcomes
 
 
@@ -55,6 +56,32 @@ def test_every_benchmarked_notebook_has_one_seed_line(lesson):
         nb = outcomes.seeded(ln.solution, 7)
         code = "".join(c.source for c in nb.cells if c.cell_type == "code")
         assert "SEED = 7" in code and "outcomes = {" in code
+
+
+def test_the_learning_rate_sweep_sets_the_rate_and_reads_the_domain_loss(tmp_path):
+    path = tiny_notebook(tmp_path / "t.ipynb", "SEED = 0\nSTEPS, BATCH, LR = 350, 64, 0.005\n"
+                         "dann_histories = {'MNIST-M': {'domain_loss': [0.2, SEED + LR]}}\noutcomes = {}")
+    nb = dann_learning_rate.with_rate(outcomes.seeded(path, 3), 0.0025)
+    outcomes.run_notebook(nb, tmp_path, "cpu", "pytorch")
+    assert outcomes.read_outcomes(nb) == {dann_learning_rate.DOMAIN_LOSS: pytest.approx(3.0025)}
+    with pytest.raises(ValueError, match="STEPS, BATCH, LR"):
+        dann_learning_rate.with_rate(outcomes.seeded(tiny_notebook(tmp_path / "u.ipynb", "SEED = 0\nLR = 1"), 1), 0.1)
+
+
+def test_the_sweep_picks_the_rate_whose_domain_loss_ends_nearest_chance():
+    def loss(mean):
+        return {dann_learning_rate.DOMAIN_LOSS: {"mean": mean}}
+
+    assert dann_learning_rate.nearest_chance({"0.0025": loss(0.55), "0.005": loss(0.75), "0.01": loss(0.58)}) == "0.005"
+    assert dann_learning_rate.nearest_chance({"0.0025": loss(0.55), "0.005": loss(0.9), "0.01": loss(0.6)}) == "0.01"
+
+
+@pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == dann_learning_rate.LESSON],
+                         ids=lambda ln: ln.framework)
+def test_lesson_05_has_the_line_the_sweep_rewrites(ln):
+    nb = dann_learning_rate.with_rate(outcomes.seeded(ln.solution, 7), 0.02)
+    code = "".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "STEPS, BATCH, LR = 350, 64, 0.02\n" in code and 'dann_histories["MNIST-M"]' in code
 
 
 def test_class_speedups_come_from_the_medians_of_interleaved_runs():
