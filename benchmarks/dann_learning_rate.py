@@ -24,9 +24,8 @@ import nbformat
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from outcomes import read_outcomes, seeded, summarise
+from outcomes import run_seeds, summarise
 
-from autograder.course import run_notebook
 from autograder.environment import machine, resolve_device, versions
 from autograder.lessons import all_lesson_notebooks
 
@@ -67,13 +66,8 @@ def main() -> int:
     for ln in [ln for ln in all_lesson_notebooks() if ln.lesson == LESSON]:
         by_rate = {}
         for rate in args.rates:
-            runs = []
-            for seed in args.seeds:
-                nb = with_rate(seeded(ln.solution, seed), rate)
-                seconds = run_notebook(nb, ln.solution.parent, device, ln.framework)
-                runs.append(read_outcomes(nb))
-                print(f"  {ln.framework} LR {rate} seed {seed}: {seconds:.1f} s, domain loss "
-                      f"{runs[-1][DOMAIN_LOSS]:.3f}, MNIST-M DANN {runs[-1]['MNIST-M/DANN']:.3f}", flush=True)
+            print(f"  {ln.framework} LR {rate}:", flush=True)
+            runs, _ = run_seeds(ln.solution, ln.framework, args.seeds, device, edit=lambda nb, r=rate: with_rate(nb, r))
             by_rate[repr(rate)] = summarise(runs)
         frameworks[ln.framework] = {"by_rate": by_rate, "nearest_chance": nearest_chance(by_rate)}
         print(f"{ln.framework}: domain loss nearest log 2 at LR {frameworks[ln.framework]['nearest_chance']}",

@@ -79,10 +79,12 @@ def read_outcomes(nb: nbformat.NotebookNode) -> dict[str, float]:
     return json.loads(line[len(MARKER):])
 
 
-def run_seeds(path: Path, framework: str, seeds: list[int], device: str) -> tuple[list[dict], list[float]]:
+def run_seeds(path: Path, framework: str, seeds: list[int], device: str,
+              edit=lambda nb: nb) -> tuple[list[dict], list[float]]:
+    """Run the notebook once per seed (after ``edit``, e.g. another constant) and read each run's ``outcomes``."""
     runs, seconds = [], []
     for seed in seeds:
-        nb = seeded(path, seed)
+        nb = edit(seeded(path, seed))
         seconds.append(round(run_notebook(nb, path.parent, device, framework), 1))
         runs.append(read_outcomes(nb))
         print(f"  {path.stem} seed {seed}: {seconds[-1]} s {runs[-1]}", flush=True)

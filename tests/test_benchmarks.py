@@ -61,9 +61,8 @@ def test_every_benchmarked_notebook_has_one_seed_line(lesson):
 def test_the_learning_rate_sweep_sets_the_rate_and_reads_the_domain_loss(tmp_path):
     path = tiny_notebook(tmp_path / "t.ipynb", "SEED = 0\nSTEPS, BATCH, LR = 350, 64, 0.005\n"
                          "dann_histories = {'MNIST-M': {'domain_loss': [0.2, SEED + LR]}}\noutcomes = {}")
-    nb = dann_learning_rate.with_rate(outcomes.seeded(path, 3), 0.0025)
-    outcomes.run_notebook(nb, tmp_path, "cpu", "pytorch")
-    assert outcomes.read_outcomes(nb) == {dann_learning_rate.DOMAIN_LOSS: pytest.approx(3.0025)}
+    runs, _ = outcomes.run_seeds(path, "pytorch", [3], "cpu", edit=lambda nb: dann_learning_rate.with_rate(nb, 0.0025))
+    assert runs == [{dann_learning_rate.DOMAIN_LOSS: pytest.approx(3.0025)}]
     with pytest.raises(ValueError, match="STEPS, BATCH, LR"):
         dann_learning_rate.with_rate(outcomes.seeded(tiny_notebook(tmp_path / "u.ipynb", "SEED = 0\nLR = 1"), 1), 0.1)
 
