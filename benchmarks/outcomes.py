@@ -4,8 +4,9 @@
 
 A solution notebook that reports outcomes sets ``SEED = 0`` on a line of its own and leaves a dict ``outcomes``
 (method -> test accuracy) in its namespace. This script runs it once per seed with that line rewritten, reads the
-dict, and records per framework the mean and spread over seeds, the gap between the frameworks, and whether each
-claim the lesson's issue makes (``CLAIMS``) holds on the means. Figures are measured, never asserted here.
+dict, and records per framework the mean and sample standard deviation over seeds, the gap between the frameworks,
+and whether each claim the lesson's issue makes (``CLAIMS``) holds on the means. Figures are measured, never asserted
+here; the tables a lesson quotes from them are checked against them (``quoted``).
 """
 
 from __future__ import annotations
@@ -91,10 +92,20 @@ def run_seeds(path: Path, framework: str, seeds: list[int], device: str,
     return runs, seconds
 
 
+def spread(values: list[float]) -> float:
+    """The sample standard deviation over seeds (n - 1: three seeds are a sample), 0 for one seed."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def summarise(runs: list[dict]) -> dict[str, dict]:
     return {key: {"mean": round(statistics.fmean(r[key] for r in runs), 4),
-                  "std": round(statistics.pstdev(r[key] for r in runs), 4),
+                  "std": round(spread([r[key] for r in runs]), 4),
                   "per_seed": [round(r[key], 4) for r in runs]} for key in runs[0]}
+
+
+def quoted(stats: dict) -> str:
+    """How a lesson quotes an outcome: mean ± standard deviation over seeds, in %."""
+    return f"{100 * stats['mean']:.1f} ± {100 * stats['std']:.1f}"
 
 
 def lesson_summary(lesson: str, frameworks: dict[str, dict]) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -82,6 +83,32 @@ def test_lesson_05_has_the_line_the_sweep_rewrites(ln):
     lesson_code = "".join(c.source for c in nb.cells[:-2] if c.cell_type == "code")  # without the two added cells
     assert "STEPS, BATCH, LR = 350, 64, 0.02\n" in lesson_code
     assert "dann_histories[name] = train(\"DANN\", name)" in lesson_code and '"MNIST-M": {' in lesson_code
+
+
+def test_the_spread_over_seeds_is_the_sample_standard_deviation():
+    summary = outcomes.summarise([{"a": 0.70}, {"a": 0.72}, {"a": 0.74}])
+    assert summary["a"]["std"] == pytest.approx(0.02)  # n - 1; the population formula would give 0.0163
+    assert outcomes.summarise([{"a": 0.7}])["a"]["std"] == 0
+    assert outcomes.quoted({"mean": 0.7957, "std": 0.0076}) == "79.6 ± 0.8"
+
+
+@pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "04_multi_task"],
+                         ids=lambda ln: ln.framework)
+def test_lesson_04_tables_quote_the_measured_outcomes(ln):
+    """Both twins' tables show benchmarks/outcomes.json's figures, so a re-measurement cannot leave them stale."""
+    measured = json.loads((Path(outcomes.__file__).with_name("outcomes.json")).read_text())
+    measured = {fw: m["outcomes"] for fw, m in measured["lessons"]["04_multi_task"]["frameworks"].items()}
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nbformat.read(ln.solution, 4).cells}
+    for fw, name in (("pytorch", "PyTorch"), ("keras", "Keras")):
+        table = cells["discussion"].split(f"**{name}**", 1)[1].split("**", 1)[0]
+        for method in ("single-task", "equal", "uncertainty", "pcgrad"):
+            row = f"| {method} | " + " | ".join(outcomes.quoted(measured[fw][f"{method}/{task}"])
+                                                for task in ("left", "right")) + " |"
+            assert row in table, f"{name} table, {method}: expected {row}"
+    for method in ("single-task", "equal", "uncertainty"):
+        row = f"| {method} | " + " | ".join(outcomes.quoted(measured[fw][f"noisy right/{method}/{task}"])
+                                            for fw in ("pytorch", "keras") for task in ("left", "right")) + " |"
+        assert row in cells["noisy_note"], f"noisy-task table, {method}: expected {row}"
 
 
 def test_class_speedups_come_from_the_medians_of_interleaved_runs():
