@@ -92,6 +92,15 @@ def test_the_spread_over_seeds_is_the_sample_standard_deviation():
     assert outcomes.quoted({"mean": 0.7957, "std": 0.0076}) == "79.6 ± 0.8"
 
 
+def test_every_recorded_spread_is_the_sample_standard_deviation_of_its_seeds():
+    """outcomes.json holds one kind of spread, whichever run or session wrote each lesson."""
+    recorded = json.loads((Path(outcomes.__file__).with_name("outcomes.json")).read_text())["lessons"]
+    for lesson, record in recorded.items():
+        for fw, side in record["frameworks"].items():
+            for name, stats in side["outcomes"].items():
+                assert stats["std"] == pytest.approx(outcomes.spread(stats["per_seed"]), abs=1e-4), (lesson, fw, name)
+
+
 @pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "04_multi_task"],
                          ids=lambda ln: ln.framework)
 def test_lesson_04_tables_quote_the_measured_outcomes(ln):
