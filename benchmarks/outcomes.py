@@ -108,15 +108,29 @@ def quoted(stats: dict) -> str:
     return f"{100 * stats['mean']:.1f} ± {100 * stats['std']:.1f}"
 
 
+def paired_standard_errors(a: dict, b: dict) -> dict[str, float]:
+    """Per outcome, the standard error of the mean gap between two frameworks run on the same seeds.
+
+    Seed k draws different initial weights in each framework, so the per-seed gaps scatter; their spread over
+    sqrt(n) says how far the mean gap could move with other seeds. Empty unless both ran the same >= 2 seeds.
+    """
+    if a.get("seeds") != b.get("seeds") or len(a.get("seeds", [])) < 2:
+        return {}
+    n = len(a["seeds"])
+    return {k: round(spread([x - y for x, y in zip(a["outcomes"][k]["per_seed"], b["outcomes"][k]["per_seed"])])
+                     / n ** 0.5, 4) for k in a["outcomes"] if k in b["outcomes"]}
+
+
 def lesson_summary(lesson: str, frameworks: dict[str, dict]) -> dict:
     means = {fw: {k: v["mean"] for k, v in s["outcomes"].items()} for fw, s in frameworks.items()}
     claims = [{"claim": text, **{fw: bool(test(m)) for fw, m in means.items()}} for text, test in CLAIMS.get(lesson, [])]
-    gaps = {}
+    gaps, errors = {}, {}
     if len(means) == 2:
         a, b = means.values()
         gaps = {k: round(abs(a[k] - b[k]), 4) for k in a if k in b}
+        errors = paired_standard_errors(*frameworks.values())
     return {"frameworks": frameworks, "claims": claims, "framework_gap": gaps,
-            "largest_framework_gap": max(gaps.values(), default=None),
+            "framework_gap_standard_error": errors, "largest_framework_gap": max(gaps.values(), default=None),
             "frameworks_within_budget": all(g <= FRAMEWORK_GAP for g in gaps.values()) if gaps else None}
 
 

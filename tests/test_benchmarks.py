@@ -49,6 +49,19 @@ def test_claims_and_framework_gap_are_judged_on_the_means():
     assert summary["largest_framework_gap"] == pytest.approx(0.3) and summary["frameworks_within_budget"] is False
 
 
+def test_the_framework_gap_carries_the_standard_error_of_its_paired_seeds():
+    def side(per_seed, seeds=(0, 1, 2)):
+        return {"seeds": list(seeds), "outcomes": {"DANN": {"mean": sum(per_seed) / 3, "per_seed": per_seed}}}
+
+    summary = outcomes.lesson_summary("x", {"keras": side([0.66, 0.64, 0.68]), "pytorch": side([0.60, 0.62, 0.58])})
+    # per-seed gaps 0.06, 0.02, 0.10: sample sd 0.04, over sqrt(3)
+    assert summary["framework_gap"]["DANN"] == pytest.approx(0.06)
+    assert summary["framework_gap_standard_error"]["DANN"] == pytest.approx(0.04 / 3 ** 0.5, abs=1e-4)
+    other_seeds = outcomes.lesson_summary("x", {"keras": side([0.66, 0.64, 0.68]),
+                                                "pytorch": side([0.60, 0.62, 0.58], seeds=(3, 4, 5))})
+    assert other_seeds["framework_gap_standard_error"] == {}  # unpaired runs: no paired error
+
+
 @pytest.mark.parametrize("lesson", sorted(outcomes.CLAIMS))
 def test_every_benchmarked_notebook_has_one_seed_line(lesson):
     notebooks = [ln for ln in all_lesson_notebooks() if ln.lesson == lesson]
