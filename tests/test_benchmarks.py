@@ -105,13 +105,25 @@ def test_the_spread_over_seeds_is_the_sample_standard_deviation():
     assert outcomes.quoted({"mean": 0.7957, "std": 0.0076}) == "79.6 ± 0.8"
 
 
-def test_every_recorded_spread_is_the_sample_standard_deviation_of_its_seeds():
-    """outcomes.json holds one kind of spread, whichever run or session wrote each lesson."""
-    recorded = json.loads((Path(outcomes.__file__).with_name("outcomes.json")).read_text())["lessons"]
-    for lesson, record in recorded.items():
+RECORDS = sorted(Path(outcomes.__file__).parent.glob("outcomes*.json"))
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=lambda p: p.name)
+def test_every_recorded_spread_is_the_sample_standard_deviation_of_its_seeds(path):
+    """Each outcome file holds one kind of spread, whichever run or session wrote each lesson."""
+    for lesson, record in json.loads(path.read_text())["lessons"].items():
         for fw, side in record["frameworks"].items():
             for name, stats in side["outcomes"].items():
                 assert stats["std"] == pytest.approx(outcomes.spread(stats["per_seed"]), abs=1e-4), (lesson, fw, name)
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=lambda p: p.name)
+def test_every_recorded_verdict_follows_from_its_per_seed_figures(path):
+    """Claims, framework gaps and their errors are what ``lesson_summary`` makes of the recorded runs."""
+    for lesson, record in json.loads(path.read_text())["lessons"].items():
+        expected = outcomes.lesson_summary(lesson, record["frameworks"])
+        for key in ("claims", "framework_gap", "framework_gap_standard_error", "frameworks_within_budget"):
+            assert record[key] == expected[key], (lesson, key)
 
 
 @pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "04_multi_task"],
