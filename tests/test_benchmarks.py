@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -143,6 +144,65 @@ def test_lesson_04_tables_quote_the_measured_outcomes(ln):
         row = f"| {method} | " + " | ".join(outcomes.quoted(measured[fw][f"noisy right/{method}/{task}"])
                                             for fw in ("pytorch", "keras") for task in ("left", "right")) + " |"
         assert row in cells["noisy_note"], f"noisy-task table, {method}: expected {row}"
+
+
+def twenty_seeds(lesson: str) -> dict[str, dict[str, list[float]]]:
+    """framework -> outcome -> per-seed accuracies in %, from benchmarks/outcomes_20_seeds.json."""
+    recorded = json.loads((Path(outcomes.__file__).with_name("outcomes_20_seeds.json")).read_text())
+    return {fw: {k: [100 * v for v in s["per_seed"]] for k, s in side["outcomes"].items()}
+            for fw, side in recorded["lessons"][lesson]["frameworks"].items()}
+
+
+def span(values: list[float], fmt: str = ".0f") -> str:
+    """Two frameworks' figures as the prose quotes them: "low–high"."""
+    low, high = sorted(values)
+    return f"{low:{fmt}}–{high:{fmt}}"
+
+
+def gains(runs: dict[str, list[float]], method: str, baseline: str) -> list[float]:
+    return [a - b for a, b in zip(runs[method], runs[baseline])]
+
+
+def prose(ln, grade_id: str) -> str:
+    """A markdown cell of the solution with its line breaks undone."""
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nbformat.read(ln.solution, 4).cells}
+    return " ".join(cells[grade_id].split())
+
+
+@pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "05_domain_adaptation"],
+                         ids=lambda ln: ln.framework)
+def test_lesson_05_quotes_the_scatter_of_20_seeds(ln):
+    runs = twenty_seeds("05_domain_adaptation").values()
+    dann = [r["MNIST-M/DANN"] for r in runs]
+    coral = [gains(r, "UCI digits/CORAL", "UCI digits/source-only") for r in runs]
+    assert all(g > 0 for c in coral for g in c), "the lesson says CORAL gains on every seed"
+    dann_uci = [statistics.fmean(gains(r, "UCI digits/DANN", "UCI digits/source-only")) for r in runs]
+    text = prose(ln, "summary")
+    for phrase in [f"from {min(min(d) for d in dann):.0f} % to {span([max(d) for d in dann])} %",
+                   f"standard deviation {span([outcomes.spread(d) for d in dann], '.1f')} points",
+                   f"source-only's is {span([outcomes.spread(r['MNIST-M/source-only']) for r in runs], '.1f')}",
+                   f"shrinks to {span(dann_uci)} point",
+                   f"CORAL gains {span([statistics.fmean(c) for c in coral])} points on every one of the 20 seeds"]:
+        assert phrase in text, f"expected: {phrase}"
+
+
+@pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "04_multi_task"],
+                         ids=lambda ln: ln.framework)
+def test_lesson_04_quotes_its_20_seed_comparisons(ln):
+    runs = twenty_seeds("04_multi_task")
+    tie = [statistics.fmean(gains(r, f"uncertainty/{task}", f"equal/{task}")) for r in runs.values()
+           for task in ("left", "right")]
+    assert max(abs(t) for t in tie) <= 0.2, "the lesson says within 0.2 points either side"
+    assert "within 0.2 points of them, either side, over 20 seeds" in prose(ln, "discussion")
+    note = prose(ln, "noisy_note")
+    quoted = {}
+    for fw in ("pytorch", "keras"):
+        gain = gains(runs[fw], "noisy right/uncertainty/left", "noisy right/equal/left")
+        error = outcomes.spread(gain) / len(gain) ** 0.5
+        quoted[fw] = (f"{statistics.fmean(gain):.1f} ± {error:.1f}", sum(g > 0 for g in gain))
+    (pt, pt_wins), (k, k_wins) = quoted["pytorch"], quoted["keras"]
+    expected = f"{pt} points in PyTorch ({pt_wins} seeds of 20 gain), {k} in Keras ({k_wins} of 20)"
+    assert expected in note, f"expected: {expected}"
 
 
 def test_class_speedups_come_from_the_medians_of_interleaved_runs():
