@@ -154,9 +154,9 @@ def twenty_seeds(lesson: str) -> dict[str, dict[str, list[float]]]:
 
 
 def span(values: list[float], fmt: str = ".0f") -> str:
-    """Two frameworks' figures as the prose quotes them: "low–high"."""
-    low, high = sorted(values)
-    return f"{low:{fmt}}–{high:{fmt}}"
+    """Two frameworks' figures as the prose quotes them: "low–high", or one figure when both round alike."""
+    low, high = (f"{v:{fmt}}" for v in sorted(values))
+    return low if low == high else f"{low}–{high}"
 
 
 def gains(runs: dict[str, list[float]], method: str, baseline: str) -> list[float]:
@@ -184,6 +184,27 @@ def test_lesson_05_quotes_the_scatter_of_20_seeds(ln):
                    f"shrinks to {span(dann_uci)} point",
                    f"CORAL gains {span([statistics.fmean(c) for c in coral])} points on every one of the 20 seeds"]:
         assert phrase in text, f"expected: {phrase}"
+
+
+@pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "05_domain_adaptation"],
+                         ids=lambda ln: ln.framework)
+def test_lesson_05_quotes_its_3_seed_means(ln):
+    recorded = json.loads((Path(outcomes.__file__).with_name("outcomes.json")).read_text())
+    means = [{k: 100 * s["mean"] for k, s in side["outcomes"].items()}
+             for side in recorded["lessons"]["05_domain_adaptation"]["frameworks"].values()]
+
+    def gain(target, method):
+        return span([m[f"{target}/{method}"] - m[f"{target}/source-only"] for m in means])
+
+    def mean(key):
+        return span([m[key] for m in means])
+
+    expected = (f"DANN gains {gain('MNIST-M', 'DANN')} points over source-only ({mean('MNIST-M/source-only')} % → "
+                f"{mean('MNIST-M/DANN')} %), CORAL about {gain('MNIST-M', 'CORAL')}; on UCI digits, a small *real* "
+                f"shift, DANN gains only {gain('UCI digits', 'DANN')} points on average (seeds that win and seeds that "
+                f"lose) while CORAL gains {gain('UCI digits', 'CORAL')} ({mean('UCI digits/source-only')} % → "
+                f"{mean('UCI digits/CORAL')} %).")
+    assert expected in prose(ln, "summary"), f"expected: {expected}"
 
 
 @pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "04_multi_task"],
