@@ -103,6 +103,11 @@ def summarise(runs: list[dict]) -> dict[str, dict]:
                   "per_seed": [round(r[key], 4) for r in runs]} for key in runs[0]}
 
 
+def standard_error(values: list[float]) -> float:
+    """How far the mean of these per-seed values could move with other seeds: spread / sqrt(n)."""
+    return spread(values) / len(values) ** 0.5
+
+
 def quoted(stats: dict) -> str:
     """How a lesson quotes an outcome: mean ± standard deviation over seeds, in %."""
     return f"{100 * stats['mean']:.1f} ± {100 * stats['std']:.1f}"
@@ -116,9 +121,8 @@ def paired_standard_errors(a: dict, b: dict) -> dict[str, float]:
     """
     if a.get("seeds") != b.get("seeds") or len(a.get("seeds", [])) < 2:
         return {}
-    n = len(a["seeds"])
-    return {k: round(spread([x - y for x, y in zip(a["outcomes"][k]["per_seed"], b["outcomes"][k]["per_seed"])])
-                     / n ** 0.5, 4) for k in a["outcomes"] if k in b["outcomes"]}
+    return {k: round(standard_error([x - y for x, y in zip(a["outcomes"][k]["per_seed"], b["outcomes"][k]["per_seed"])]),
+                     4) for k in a["outcomes"] if k in b["outcomes"]}
 
 
 def lesson_summary(lesson: str, frameworks: dict[str, dict]) -> dict:

@@ -109,6 +109,16 @@ def test_the_spread_over_seeds_is_the_sample_standard_deviation():
 RECORDS = sorted(Path(outcomes.__file__).parent.glob("outcomes*.json"))
 
 
+def recorded(name: str) -> dict:
+    """A benchmark file, e.g. "outcomes.json"."""
+    return json.loads(Path(outcomes.__file__).with_name(name).read_text())
+
+
+def cells_of(ln) -> dict[str, str]:
+    """The solution's cell sources by grade id."""
+    return {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nbformat.read(ln.solution, 4).cells}
+
+
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: p.name)
 def test_every_recorded_spread_is_the_sample_standard_deviation_of_its_seeds(path):
     """Each outcome file holds one kind of spread, whichever run or session wrote each lesson."""
@@ -131,9 +141,8 @@ def test_every_recorded_verdict_follows_from_its_per_seed_figures(path):
                          ids=lambda ln: ln.framework)
 def test_lesson_04_tables_quote_the_measured_outcomes(ln):
     """Both twins' tables show benchmarks/outcomes.json's figures, so a re-measurement cannot leave them stale."""
-    measured = json.loads((Path(outcomes.__file__).with_name("outcomes.json")).read_text())
-    measured = {fw: m["outcomes"] for fw, m in measured["lessons"]["04_multi_task"]["frameworks"].items()}
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nbformat.read(ln.solution, 4).cells}
+    measured = {fw: m["outcomes"] for fw, m in recorded("outcomes.json")["lessons"]["04_multi_task"]["frameworks"].items()}
+    cells = cells_of(ln)
     for fw, name in (("pytorch", "PyTorch"), ("keras", "Keras")):
         table = cells["discussion"].split(f"**{name}**", 1)[1].split("**", 1)[0]
         for method in ("single-task", "equal", "uncertainty", "pcgrad"):
@@ -148,9 +157,8 @@ def test_lesson_04_tables_quote_the_measured_outcomes(ln):
 
 def twenty_seeds(lesson: str) -> dict[str, dict[str, list[float]]]:
     """framework -> outcome -> per-seed accuracies in %, from benchmarks/outcomes_20_seeds.json."""
-    recorded = json.loads((Path(outcomes.__file__).with_name("outcomes_20_seeds.json")).read_text())
     return {fw: {k: [100 * v for v in s["per_seed"]] for k, s in side["outcomes"].items()}
-            for fw, side in recorded["lessons"][lesson]["frameworks"].items()}
+            for fw, side in recorded("outcomes_20_seeds.json")["lessons"][lesson]["frameworks"].items()}
 
 
 def span(values: list[float], fmt: str = ".0f") -> str:
@@ -165,8 +173,7 @@ def gains(runs: dict[str, list[float]], method: str, baseline: str) -> list[floa
 
 def prose(ln, grade_id: str) -> str:
     """A markdown cell of the solution with its line breaks undone."""
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nbformat.read(ln.solution, 4).cells}
-    return " ".join(cells[grade_id].split())
+    return " ".join(cells_of(ln)[grade_id].split())
 
 
 @pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "05_domain_adaptation"],
@@ -189,9 +196,8 @@ def test_lesson_05_quotes_the_scatter_of_20_seeds(ln):
 @pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "05_domain_adaptation"],
                          ids=lambda ln: ln.framework)
 def test_lesson_05_quotes_its_3_seed_means(ln):
-    recorded = json.loads((Path(outcomes.__file__).with_name("outcomes.json")).read_text())
     means = [{k: 100 * s["mean"] for k, s in side["outcomes"].items()}
-             for side in recorded["lessons"]["05_domain_adaptation"]["frameworks"].values()]
+             for side in recorded("outcomes.json")["lessons"]["05_domain_adaptation"]["frameworks"].values()]
 
     def gain(target, method):
         return span([m[f"{target}/{method}"] - m[f"{target}/source-only"] for m in means])
@@ -216,12 +222,11 @@ def test_lesson_04_quotes_its_20_seed_comparisons(ln):
     assert max(abs(t) for t in tie) <= 0.2, "the lesson says within 0.2 points either side"
     assert "within 0.2 points of them, either side, over 20 seeds" in prose(ln, "discussion")
     note = prose(ln, "noisy_note")
-    quoted = {}
+    said = {}
     for fw in ("pytorch", "keras"):
         gain = gains(runs[fw], "noisy right/uncertainty/left", "noisy right/equal/left")
-        error = outcomes.spread(gain) / len(gain) ** 0.5
-        quoted[fw] = (f"{statistics.fmean(gain):.1f} ± {error:.1f}", sum(g > 0 for g in gain))
-    (pt, pt_wins), (k, k_wins) = quoted["pytorch"], quoted["keras"]
+        said[fw] = (f"{statistics.fmean(gain):.1f} ± {outcomes.standard_error(gain):.1f}", sum(g > 0 for g in gain))
+    (pt, pt_wins), (k, k_wins) = said["pytorch"], said["keras"]
     expected = f"{pt} points in PyTorch ({pt_wins} seeds of 20 gain), {k} in Keras ({k_wins} of 20)"
     assert expected in note, f"expected: {expected}"
 
