@@ -70,6 +70,16 @@ def test_pretrained_backbone_gives_the_same_outputs_in_both_frameworks(tmp_path)
         run_framework_file("test_pretrained_keras.py", backend, TLKIT_LOGITS_IN=str(outputs))
 
 
+def test_shared_init_and_torch_sgd_make_the_twins_one_run(tmp_path):
+    """shared_init: a Keras network (both backends) starts with the outputs of its PyTorch twin for the same seed,
+    and TorchSGD keeps them equal through annealed momentum steps, where Keras' own SGD drifts apart."""
+    written = tmp_path / "pytorch_twin.npz"
+    run_framework_file("test_twin_start_pytorch.py", None, TLKIT_TWIN_OUT=str(written))
+    assert written.exists()
+    for backend in ("tensorflow", "torch"):
+        run_framework_file("test_twin_start_keras.py", backend, TLKIT_TWIN_IN=str(written))
+
+
 # ----------------------------------------------------------------- the twins, read as source
 def parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), filename=str(path))
@@ -116,7 +126,7 @@ def test_twins_export_the_same_names():
     expected = {
         "FRAMEWORK", "get_device", "seed_everything", "to_inputs", "make_batches", "load_batches", "fit",
         "evaluate", "predict", "count_params", "plot_history", "show_images", "plot_confusion_matrix",
-        "load_backbone", "preprocess_inputs", "task_gradients", "loss_gradients",
+        "load_backbone", "preprocess_inputs", "task_gradients", "loss_gradients", "shared_init",
     }  # fmt: skip
     assert set(torch_all) == expected
 

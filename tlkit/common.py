@@ -175,6 +175,27 @@ def progress_postfix(metrics: Mapping[str, float]) -> dict[str, str]:
     return {metric_name(k): f"{float(metrics[k]):.4g}" for k in keys}
 
 
+# ----------------------------------------------------------------- the same starting weights in both twins
+def initial_weights(seed: int, shapes: Sequence[tuple[int, ...]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(weight, bias) for each dense or convolutional layer, drawn by numpy so that both twins can start alike.
+
+    ``shapes`` are the layers' weight shapes in PyTorch's layout, (out, in) or (out, in, kh, kw); weights and
+    biases are uniform in ±1/sqrt(fan in), PyTorch's default. A layer's draw depends only on ``seed``, its shape
+    and its rank among the layers of that shape, so frameworks that list a model's branches in different orders
+    still agree.
+    """
+    seen: dict[tuple[int, ...], int] = {}
+    draws = []
+    for shape in shapes:
+        shape = tuple(int(n) for n in shape)
+        seen[shape] = seen.get(shape, -1) + 1
+        rng = np.random.default_rng([seed, seen[shape], *shape])
+        bound = float(np.prod(shape[1:])) ** -0.5
+        weight = rng.uniform(-bound, bound, shape).astype(np.float32)
+        draws.append((weight, rng.uniform(-bound, bound, shape[0]).astype(np.float32)))
+    return draws
+
+
 # ----------------------------------------------------------------- digits from several domains
 def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) bilinear interpolation weights, pixel centres aligned."""

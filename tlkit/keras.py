@@ -46,6 +46,7 @@ __all__ = [
     "predict",
     "preprocess_inputs",
     "seed_everything",
+    "shared_init",
     "show_images",
     "task_gradients",
     "to_inputs",
@@ -321,6 +322,54 @@ def count_params(model: keras.Model, trainable_only: bool = False) -> int:
     """
     weights = model.trainable_weights if trainable_only else model.weights
     return int(sum(np.prod(w.shape) for w in weights))
+
+
+def _layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer of ``model``, models nested in it included (in Keras' order)."""
+    found = []
+    for layer in model.layers:
+        found += _layers(layer) if isinstance(layer, keras.Model) else [layer]
+    return found
+
+
+def _flattened_map(layer: keras.layers.Layer) -> tuple[int, int, int] | None:
+    """(h, w, c) of the feature map that a Flatten turned into ``layer``'s input, looking through layers that keep
+    the shape (a gradient reversal, say); None when the input does not come from a Flatten."""
+    try:
+        op = layer.input._keras_history.operation  # the layer that made this input (Keras' graph record)
+        while not isinstance(op, keras.layers.Flatten):
+            if tuple(op.input.shape) != tuple(op.output.shape):
+                return None
+            op = op.input._keras_history.operation
+    except (AttributeError, ValueError):  # an input layer, several inputs, or a layer called more than once
+        return None
+    shape = tuple(op.input.shape[1:])
+    return shape if len(shape) == 3 else None
+
+
+def shared_init(model: keras.Model, seed: int = 0) -> keras.Model:
+    """Give every Conv2D and Dense layer of ``model`` the starting weights numpy draws for ``seed``; returns it.
+
+    The numbers are those the PyTorch twin gives the same architecture, moved to Keras' layouts: kernels
+    (kh, kw, in, out) instead of (out, in, kh, kw), and a Dense layer after a Flatten reads the map in
+    (h, w, c) order where PyTorch reads (c, h, w). So a Keras run and a PyTorch run of one seed start from one
+    network. Batch-norm layers keep their defaults (scale 1, shift 0), equal in both frameworks.
+    """
+    layers = [layer for layer in _layers(model) if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+    shapes = [(k.shape[-1], k.shape[-2], *k.shape[:-2]) for k in (layer.kernel for layer in layers)]
+    for layer, (weight, bias) in zip(layers, common.initial_weights(seed, shapes)):
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel = weight.transpose(2, 3, 1, 0)
+        else:
+            grid = _flattened_map(layer)
+            if grid is not None:
+                h, w, c = grid
+                weight = weight.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(weight.shape)
+            kernel = weight.T
+        layer.kernel.assign(kernel)
+        if layer.bias is not None:
+            layer.bias.assign(bias)
+    return model
 
 
 def task_gradients(
