@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -167,6 +168,11 @@ def span(values: list[float], fmt: str = ".0f") -> str:
     return low if low == high else f"{low}–{high}"
 
 
+def at_most(fraction: float) -> str:
+    """A recorded gap (a fraction) as the prose bounds it: percentage points rounded up to one decimal."""
+    return f"{math.ceil(round(1000 * fraction, 6)) / 10:.1f}"
+
+
 def gains(runs: dict[str, list[float]], method: str, baseline: str) -> list[float]:
     return [a - b for a, b in zip(runs[method], runs[baseline])]
 
@@ -183,21 +189,25 @@ def test_lesson_05_quotes_the_scatter_of_20_seeds(ln):
     dann = [r["MNIST-M/DANN"] for r in runs]
     coral = [gains(r, "UCI digits/CORAL", "UCI digits/source-only") for r in runs]
     assert all(g > 0 for c in coral for g in c), "the lesson says CORAL gains on every seed"
-    dann_uci = [statistics.fmean(gains(r, "UCI digits/DANN", "UCI digits/source-only")) for r in runs]
+    dann_uci = [gains(r, "UCI digits/DANN", "UCI digits/source-only") for r in runs]
+    largest_gap = recorded("outcomes_20_seeds.json")["lessons"]["05_domain_adaptation"]["largest_framework_gap"]
     text = prose(ln, "summary")
     for phrase in [f"from {min(min(d) for d in dann):.0f} % to {span([max(d) for d in dann])} %",
                    f"standard deviation {span([outcomes.spread(d) for d in dann], '.1f')} points",
                    f"source-only's is {span([outcomes.spread(r['MNIST-M/source-only']) for r in runs], '.1f')}",
-                   f"shrinks to {span(dann_uci)} point",
-                   f"CORAL gains {span([statistics.fmean(c) for c in coral])} points on every one of the 20 seeds"]:
+                   (f"DANN gains {span([statistics.fmean(g) for g in dann_uci])} points on UCI digits "
+                    f"({span([sum(x > 0 for x in g) for g in dann_uci], 'd')} seeds of 20 gain)"),
+                   f"CORAL gains {span([statistics.fmean(c) for c in coral])} points on every one of the 20 seeds",
+                   f"by more than {at_most(largest_gap)} points"]:
         assert phrase in text, f"expected: {phrase}"
 
 
 @pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "05_domain_adaptation"],
                          ids=lambda ln: ln.framework)
 def test_lesson_05_quotes_its_3_seed_means(ln):
-    means = [{k: 100 * s["mean"] for k, s in side["outcomes"].items()}
-             for side in recorded("outcomes.json")["lessons"]["05_domain_adaptation"]["frameworks"].values()]
+    record = recorded("outcomes.json")["lessons"]["05_domain_adaptation"]
+    sides = record["frameworks"].values()
+    means = [{k: 100 * s["mean"] for k, s in side["outcomes"].items()} for side in sides]
 
     def gain(target, method):
         return span([m[f"{target}/{method}"] - m[f"{target}/source-only"] for m in means])
@@ -205,11 +215,41 @@ def test_lesson_05_quotes_its_3_seed_means(ln):
     def mean(key):
         return span([m[key] for m in means])
 
+    by_seed = [100 * (a - b) for side in sides for a, b in zip(side["outcomes"]["UCI digits/DANN"]["per_seed"],
+                                                              side["outcomes"]["UCI digits/source-only"]["per_seed"])]
     expected = (f"DANN gains {gain('MNIST-M', 'DANN')} points over source-only ({mean('MNIST-M/source-only')} % → "
                 f"{mean('MNIST-M/DANN')} %), CORAL about {gain('MNIST-M', 'CORAL')}; on UCI digits, a small *real* "
-                f"shift, DANN gains only {gain('UCI digits', 'DANN')} points on average (seeds that win and seeds that "
-                f"lose) while CORAL gains {gain('UCI digits', 'CORAL')} ({mean('UCI digits/source-only')} % → "
-                f"{mean('UCI digits/CORAL')} %).")
+                f"shift, DANN gains {gain('UCI digits', 'DANN')} points ({min(by_seed):.0f} to {max(by_seed):.0f} by "
+                f"seed) while CORAL gains {gain('UCI digits', 'CORAL')} ({mean('UCI digits/source-only')} % → "
+                f"{mean('UCI digits/CORAL')} %). PyTorch and Keras agree within "
+                f"{at_most(record['largest_framework_gap'])} points on every figure")
+    assert expected in prose(ln, "summary"), f"expected: {expected}"
+
+
+@pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "05_domain_adaptation"],
+                         ids=lambda ln: ln.framework)
+def test_lesson_05_says_what_its_learning_rate_measurement_shows(ln):
+    """The rate the lesson keeps, the rate the label-free score picks, and the gains per rate, as recorded."""
+    record = recorded("dann_learning_rate.json")
+    lesson_rate = dann_learning_rate.RATE_LINE.search(cells_of(ln)["train"]).group(0).rsplit(", ", 1)[1]
+    nearest = {side["nearest_chance"] for side in record["frameworks"].values()}
+    assert len(nearest) == 1 and lesson_rate not in nearest, "the lesson says the score now picks another rate"
+    (picked,) = nearest
+    for side in record["frameworks"].values():
+        score = {rate: side["by_rate"][rate][record["criterion"]] for rate in (picked, lesson_rate)}
+        gap = abs(score[picked]["mean"] - score[lesson_rate]["mean"])
+        assert gap < min(s["std"] for s in score.values()), "the lesson says the difference is inside the scatter"
+    text = prose(ln, "train_md")
+    expected = (f"it puts {picked} nearest chance ({score[picked]['mean']:.2f} against "
+                f"{score[lesson_rate]['mean']:.2f} for {lesson_rate})")
+    assert expected in text, f"expected: {expected}"
+    sides = record["frameworks"].values()
+    gain = {rate: span([100 * (side["by_rate"][rate]["MNIST-M/DANN"]["mean"]
+                               - side["by_rate"][rate]["MNIST-M/source-only"]["mean"]) for side in sides])
+            for rate in ("0.0025", lesson_rate)}
+    seeds = record["seeds"]
+    expected = (f"between {gain['0.0025']} points (`LR` = 0.0025) and {gain[lesson_rate]} ({lesson_rate}) on seeds "
+                f"{seeds[0]}–{seeds[-1]}")
     assert expected in prose(ln, "summary"), f"expected: {expected}"
 
 

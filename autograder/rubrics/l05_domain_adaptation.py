@@ -19,7 +19,7 @@ from ..rubric import Exercise
 GRL_TOLERANCE = 1e-5
 LAMBDA_TOLERANCE = 1e-4
 LOSS_TOLERANCE = 1e-4  # relative, float32 maths on CPU or GPU
-# DANN reaches 0.59-0.67 on the lesson's MNIST-M-style test images over seeds, source-only ~0.44. How much DANN gains
+# DANN reaches 0.55-0.69 on the lesson's MNIST-M-style test images over 20 seeds, source-only ~0.44. How much DANN gains
 # in one run is partly luck (the adversarial game swings), so the bar only asks that adaptation did not wreck the
 # target classifier; the domain checks below are what prove that DANN happened.
 DANN_MIN_TARGET_ACCURACY = 0.4
