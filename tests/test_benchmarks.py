@@ -18,6 +18,12 @@ import dann_learning_rate
 import outcomes
 
 
+def both_twins_of(lesson: str):
+    """Parametrize a test over the lesson's solution notebooks, one per framework."""
+    return pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == lesson],
+                                   ids=lambda ln: ln.framework)
+
+
 def tiny_notebook(path: Path, source: str) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source)]
@@ -91,8 +97,7 @@ def test_the_sweep_picks_the_rate_whose_domain_loss_ends_nearest_chance():
     assert dann_learning_rate.nearest_chance({"0.0025": loss(0.55), "0.005": loss(0.9), "0.01": loss(0.6)}) == "0.01"
 
 
-@pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == dann_learning_rate.LESSON],
-                         ids=lambda ln: ln.framework)
+@both_twins_of(dann_learning_rate.LESSON)
 def test_lesson_05_has_the_line_the_sweep_rewrites(ln):
     nb = dann_learning_rate.with_rate(outcomes.seeded(ln.solution, 7), 0.02)
     lesson_code = "".join(c.source for c in nb.cells[:-2] if c.cell_type == "code")  # without the two added cells
@@ -138,8 +143,7 @@ def test_every_recorded_verdict_follows_from_its_per_seed_figures(path):
             assert record[key] == expected[key], (lesson, key)
 
 
-@pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "04_multi_task"],
-                         ids=lambda ln: ln.framework)
+@both_twins_of("04_multi_task")
 def test_lesson_04_tables_quote_the_measured_outcomes(ln):
     """Both twins' tables show benchmarks/outcomes.json's figures, so a re-measurement cannot leave them stale."""
     measured = {fw: m["outcomes"] for fw, m in recorded("outcomes.json")["lessons"]["04_multi_task"]["frameworks"].items()}
@@ -182,8 +186,7 @@ def prose(ln, grade_id: str) -> str:
     return " ".join(cells_of(ln)[grade_id].split())
 
 
-@pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "05_domain_adaptation"],
-                         ids=lambda ln: ln.framework)
+@both_twins_of("05_domain_adaptation")
 def test_lesson_05_quotes_the_scatter_of_20_seeds(ln):
     runs = twenty_seeds("05_domain_adaptation").values()
     dann = [r["MNIST-M/DANN"] for r in runs]
@@ -202,8 +205,7 @@ def test_lesson_05_quotes_the_scatter_of_20_seeds(ln):
         assert phrase in text, f"expected: {phrase}"
 
 
-@pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "05_domain_adaptation"],
-                         ids=lambda ln: ln.framework)
+@both_twins_of("05_domain_adaptation")
 def test_lesson_05_quotes_its_3_seed_means(ln):
     record = recorded("outcomes.json")["lessons"]["05_domain_adaptation"]
     sides = record["frameworks"].values()
@@ -226,8 +228,7 @@ def test_lesson_05_quotes_its_3_seed_means(ln):
     assert expected in prose(ln, "summary"), f"expected: {expected}"
 
 
-@pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "05_domain_adaptation"],
-                         ids=lambda ln: ln.framework)
+@both_twins_of("05_domain_adaptation")
 def test_lesson_05_says_what_its_learning_rate_measurement_shows(ln):
     """The rate the lesson keeps, the rate the label-free score picks, and the gains per rate, as recorded."""
     record = recorded("dann_learning_rate.json")
@@ -253,8 +254,7 @@ def test_lesson_05_says_what_its_learning_rate_measurement_shows(ln):
     assert expected in prose(ln, "summary"), f"expected: {expected}"
 
 
-@pytest.mark.parametrize("ln", [ln for ln in all_lesson_notebooks() if ln.lesson == "04_multi_task"],
-                         ids=lambda ln: ln.framework)
+@both_twins_of("04_multi_task")
 def test_lesson_04_quotes_its_20_seed_comparisons(ln):
     runs = twenty_seeds("04_multi_task")
     tie = [statistics.fmean(gains(r, f"uncertainty/{task}", f"equal/{task}")) for r in runs.values()
