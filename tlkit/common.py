@@ -176,23 +176,33 @@ def progress_postfix(metrics: Mapping[str, float]) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------- the same starting weights in both twins
-def initial_weights(seed: int, shapes: Sequence[tuple[int, ...]]) -> list[tuple[np.ndarray, np.ndarray]]:
+INIT_SCHEMES = ("pytorch", "glorot")
+
+
+def initial_weights(seed: int, shapes: Sequence[tuple[int, ...]], scheme: str = "pytorch",
+                    ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(weight, bias) for each dense or convolutional layer, drawn by numpy so that both twins can start alike.
 
-    ``shapes`` are the layers' weight shapes in PyTorch's layout, (out, in) or (out, in, kh, kw); weights and
-    biases are uniform in ±1/sqrt(fan in), PyTorch's default. A layer's draw depends only on ``seed``, its shape
-    and its rank among the layers of that shape, so frameworks that list a model's branches in different orders
-    still agree.
+    ``shapes`` are the layers' weight shapes in PyTorch's layout, (out, in) or (out, in, kh, kw). ``scheme``
+    ``"pytorch"`` (PyTorch's default): weights and biases uniform in ±1/sqrt(fan in); ``"glorot"`` (Keras'
+    default): weights uniform in ±sqrt(6 / (fan in + fan out)), biases zero. A layer's draw depends only on
+    ``seed``, its shape and its rank among the layers of that shape, so frameworks that list a model's branches
+    in different orders still agree.
     """
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"scheme must be one of {INIT_SCHEMES}, not {scheme!r}")
     seen: dict[tuple[int, ...], int] = {}
     draws = []
     for shape in shapes:
         shape = tuple(int(n) for n in shape)
         seen[shape] = seen.get(shape, -1) + 1
         rng = np.random.default_rng([seed, seen[shape], *shape])
-        bound = float(np.prod(shape[1:])) ** -0.5
+        receptive = int(np.prod(shape[2:]))
+        fan_in, fan_out = shape[1] * receptive, shape[0] * receptive
+        bound = fan_in**-0.5 if scheme == "pytorch" else (6.0 / (fan_in + fan_out)) ** 0.5
         weight = rng.uniform(-bound, bound, shape).astype(np.float32)
-        draws.append((weight, rng.uniform(-bound, bound, shape[0]).astype(np.float32)))
+        bias = rng.uniform(-bound, bound, shape[0]) if scheme == "pytorch" else np.zeros(shape[0])
+        draws.append((weight, bias.astype(np.float32)))
     return draws
 
 

@@ -347,8 +347,11 @@ def _flattened_map(layer: keras.layers.Layer) -> tuple[int, int, int] | None:
     return shape if len(shape) == 3 else None
 
 
-def shared_init(model: keras.Model, seed: int = 0) -> keras.Model:
+def shared_init(model: keras.Model, seed: int = 0, scheme: str = "pytorch") -> keras.Model:
     """Give every Conv2D and Dense layer of ``model`` the starting weights numpy draws for ``seed``; returns it.
+
+    ``scheme``: ``"pytorch"`` (PyTorch's default bounds) or ``"glorot"`` (Keras' default), as in
+    :func:`tlkit.common.initial_weights`.
 
     The numbers are those the PyTorch twin gives the same architecture, moved to Keras' layouts: kernels
     (kh, kw, in, out) instead of (out, in, kh, kw), and a Dense layer after a Flatten reads the map in
@@ -357,7 +360,7 @@ def shared_init(model: keras.Model, seed: int = 0) -> keras.Model:
     """
     layers = [layer for layer in _layers(model) if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
     shapes = [(k.shape[-1], k.shape[-2], *k.shape[:-2]) for k in (layer.kernel for layer in layers)]
-    for layer, (weight, bias) in zip(layers, common.initial_weights(seed, shapes)):
+    for layer, (weight, bias) in zip(layers, common.initial_weights(seed, shapes, scheme)):
         if isinstance(layer, keras.layers.Conv2D):
             kernel = weight.transpose(2, 3, 1, 0)
         else:

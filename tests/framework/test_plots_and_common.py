@@ -205,3 +205,18 @@ def test_history_names_and_progress_postfix():
     postfix = common.progress_postfix({"val_loss": 0.123456, "loss": 0.5, "accuracy": np.float32(0.25)})
     assert list(postfix) == ["loss", "accuracy", "val_loss"]
     assert postfix == {"loss": "0.5", "accuracy": "0.25", "val_loss": "0.1235"}
+
+
+def test_initial_weights_follow_their_scheme_and_depend_on_seed_shape_and_rank():
+    shapes = [(16, 8, 3, 3), (10, 64), (10, 64)]
+    torch_like, glorot = common.initial_weights(0, shapes), common.initial_weights(0, shapes, "glorot")
+    for (w, b), (gw, gb) in zip(torch_like, glorot):
+        fan_in, fan_out = int(np.prod(w.shape[1:])), w.shape[0] * int(np.prod(w.shape[2:]))
+        assert 0.9 * fan_in**-0.5 < np.abs(w).max() <= fan_in**-0.5 and np.abs(b).max() <= fan_in**-0.5
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        assert 0.9 * bound < np.abs(gw).max() <= bound and not gb.any()
+    assert not np.array_equal(torch_like[1][0], torch_like[2][0])  # same shape, next rank: another draw
+    assert np.array_equal(common.initial_weights(0, shapes[1:2])[0][0], torch_like[1][0])  # the rest does not matter
+    assert not np.array_equal(common.initial_weights(1, shapes)[0][0], torch_like[0][0])
+    with pytest.raises(ValueError, match="scheme"):
+        common.initial_weights(0, shapes, "he")
