@@ -160,6 +160,33 @@ def test_lesson_04_tables_quote_the_measured_outcomes(ln):
         assert row in cells["noisy_note"], f"noisy-task table, {method}: expected {row}"
 
 
+@both_twins_of("04_multi_task")
+def test_lesson_04_quotes_its_3_seed_comparisons(ln):
+    """The sentences around the tables: uncertainty vs equal weights, and the noisy-task figures, per framework."""
+    measured = {fw: {k: [100 * v for v in s["per_seed"]] for k, s in m["outcomes"].items()}
+                for fw, m in recorded("outcomes.json")["lessons"]["04_multi_task"]["frameworks"].items()}
+    mean = statistics.fmean
+    left = [mean(gains(r, "uncertainty/left", "equal/left")) for r in measured.values()]
+    right = [mean(gains(r, "uncertainty/right", "equal/right")) for r in measured.values()]
+    assert max(left) < 0 < min(right), "the lesson says below on the left digit, above on the right"
+    expected = (f"{span([-g for g in left], '.1f')} points below them on the left digit and {span(right, '.1f')} above on "
+                f"the right on these three seeds")
+    assert expected in prose(ln, "discussion"), f"expected: {expected}"
+    noisy = [gains(r, "noisy right/uncertainty/right", "noisy right/equal/right") for r in measured.values()]
+    assert all(mean(g) < 0 for g in noisy)
+    clean = {fw: (mean(r["noisy right/uncertainty/left"]), mean(r["noisy right/equal/left"]),
+                  sum(g > 0 for g in gains(r, "noisy right/uncertainty/left", "noisy right/equal/left")))
+             for fw, r in measured.items()}
+    assert all(unc <= eq for unc, eq, _ in clean.values()), "the lesson says the clean task gains nothing"
+    (pt_unc, pt_eq, pt_won), (k_unc, k_eq, k_won) = clean["pytorch"], clean["keras"]
+    assert pt_won == k_won
+    for phrase in [(f"{span([-mean(g) for g in noisy])} points below equal weights on average (up to "
+                   f"{-min(min(g) for g in noisy):.1f} on one seed)"),
+                   (f"({pt_unc:.1f} against {pt_eq:.1f} in PyTorch, {k_unc:.1f} against {k_eq:.1f} in Keras; "
+                   f"{('no', 'one', 'two', 'three')[pt_won]} seed of three gains in each)")]:
+        assert phrase in prose(ln, "noisy_note"), f"expected: {phrase}"
+
+
 def twenty_seeds(lesson: str) -> dict[str, dict[str, list[float]]]:
     """framework -> outcome -> per-seed accuracies in %, from benchmarks/outcomes_20_seeds.json."""
     return {fw: {k: [100 * v for v in s["per_seed"]] for k, s in side["outcomes"].items()}

@@ -12,7 +12,9 @@ from ..rubric import Exercise
 LOSS_TOLERANCE = 1e-4  # float32 cross-entropies of 6 rows: CPU and GPU agree to ~1e-6
 PROJECTION_TOLERANCE = 1e-4
 MIN_TASK_ACCURACY = 0.55  # trained a few epochs every method reaches ~0.70-0.85 per digit on held-out pairs; chance 0.1
-MIN_LOG_VAR_CHANGE = 0.005  # trained 128 Adam steps at lr 2e-3 they move by ~0.02-0.08 from 0; untrained they stay 0
+# Untrained log-variances stay exactly 0. Trained, they rise while the losses exceed 1 and fall back as the losses
+# drop, so after 128 Adam steps at lr 2e-3 they end anywhere from ~0.003 (seed 7) to ~0.08 away from 0.
+MIN_LOG_VAR_CHANGE = 1e-4
 
 
 def _holdout_accuracies(pred) -> list[float]:
