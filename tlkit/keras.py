@@ -350,13 +350,13 @@ def _flattened_map(layer: keras.layers.Layer) -> tuple[int, int, int] | None:
 def shared_init(model: keras.Model, seed: int = 0, scheme: str = "pytorch") -> keras.Model:
     """Give every Conv2D and Dense layer of ``model`` the starting weights numpy draws for ``seed``; returns it.
 
-    ``scheme``: ``"pytorch"`` (PyTorch's default bounds) or ``"glorot"`` (Keras' default), as in
-    :func:`tlkit.common.initial_weights`.
-
     The numbers are those the PyTorch twin gives the same architecture, moved to Keras' layouts: kernels
     (kh, kw, in, out) instead of (out, in, kh, kw), and a Dense layer after a Flatten reads the map in
     (h, w, c) order where PyTorch reads (c, h, w). So a Keras run and a PyTorch run of one seed start from one
     network. Batch-norm layers keep their defaults (scale 1, shift 0), equal in both frameworks.
+
+    ``scheme``: ``"pytorch"`` (PyTorch's default bounds) or ``"glorot"`` (Keras' default), as in
+    :func:`tlkit.common.initial_weights`.
     """
     layers = [layer for layer in _layers(model) if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
     shapes = [(k.shape[-1], k.shape[-2], *k.shape[:-2]) for k in (layer.kernel for layer in layers)]

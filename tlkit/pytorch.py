@@ -260,11 +260,11 @@ def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
 def shared_init(model: torch.nn.Module, seed: int = 0, scheme: str = "pytorch") -> torch.nn.Module:
     """Give every Conv2d and Linear layer of ``model`` the starting weights numpy draws for ``seed``; returns it.
 
-    ``scheme``: ``"pytorch"`` (PyTorch's default bounds) or ``"glorot"`` (Keras' default), as in
-    :func:`tlkit.common.initial_weights`.
-
     The Keras twin gives the same architecture the same numbers, so a PyTorch run and a Keras run of one seed
     start from one network. Batch-norm layers keep their defaults (scale 1, shift 0), equal in both frameworks.
+
+    ``scheme``: ``"pytorch"`` (PyTorch's default bounds) or ``"glorot"`` (Keras' default), as in
+    :func:`tlkit.common.initial_weights`.
     """
     layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     draws = common.initial_weights(seed, [tuple(layer.weight.shape) for layer in layers], scheme)
