@@ -116,7 +116,7 @@ def quoted(stats: dict) -> str:
 def paired_standard_errors(a: dict, b: dict) -> dict[str, float]:
     """Per outcome, the standard error of the mean gap between two frameworks run on the same seeds.
 
-    Seed k draws different initial weights in each framework, so the per-seed gaps scatter; their spread over
+    Where the twins of seed k do not start from the same weights, the per-seed gaps scatter; their spread over
     sqrt(n) says how far the mean gap could move with other seeds. Empty unless both ran the same >= 2 seeds.
     """
     if a.get("seeds") != b.get("seeds") or len(a.get("seeds", [])) < 2:

@@ -163,8 +163,7 @@ def test_lesson_04_tables_quote_the_measured_outcomes(ln):
 @both_twins_of("04_multi_task")
 def test_lesson_04_quotes_its_3_seed_comparisons(ln):
     """The sentences around the tables: uncertainty vs equal weights, and the noisy-task figures, per framework."""
-    measured = {fw: {k: [100 * v for v in s["per_seed"]] for k, s in m["outcomes"].items()}
-                for fw, m in recorded("outcomes.json")["lessons"]["04_multi_task"]["frameworks"].items()}
+    measured = per_seed("outcomes.json", "04_multi_task")
     mean = statistics.fmean
     left = [mean(gains(r, "uncertainty/left", "equal/left")) for r in measured.values()]
     right = [mean(gains(r, "uncertainty/right", "equal/right")) for r in measured.values()]
@@ -187,10 +186,14 @@ def test_lesson_04_quotes_its_3_seed_comparisons(ln):
         assert phrase in prose(ln, "noisy_note"), f"expected: {phrase}"
 
 
-def twenty_seeds(lesson: str) -> dict[str, dict[str, list[float]]]:
-    """framework -> outcome -> per-seed accuracies in %, from benchmarks/outcomes_20_seeds.json."""
+def per_seed(name: str, lesson: str) -> dict[str, dict[str, list[float]]]:
+    """framework -> outcome -> per-seed accuracies in %, from a benchmark file."""
     return {fw: {k: [100 * v for v in s["per_seed"]] for k, s in side["outcomes"].items()}
-            for fw, side in recorded("outcomes_20_seeds.json")["lessons"][lesson]["frameworks"].items()}
+            for fw, side in recorded(name)["lessons"][lesson]["frameworks"].items()}
+
+
+def twenty_seeds(lesson: str) -> dict[str, dict[str, list[float]]]:
+    return per_seed("outcomes_20_seeds.json", lesson)
 
 
 def span(values: list[float], fmt: str = ".0f") -> str:

@@ -332,13 +332,16 @@ def _layers(model: keras.Model) -> list[keras.layers.Layer]:
     return found
 
 
+_MIXING = (keras.layers.Conv2D, keras.layers.Dense)  # layers that mix features: shared_init's own
+
+
 def _flattened_map(layer: keras.layers.Layer) -> tuple[int, int, int] | None:
     """(h, w, c) of the feature map that a Flatten turned into ``layer``'s input, looking through layers that keep
-    the shape (a gradient reversal, say); None when the input does not come from a Flatten."""
+    each feature where it is (a gradient reversal, an activation); None when the input does not come from a Flatten."""
     try:
         op = layer.input._keras_history.operation  # the layer that made this input (Keras' graph record)
         while not isinstance(op, keras.layers.Flatten):
-            if tuple(op.input.shape) != tuple(op.output.shape):
+            if isinstance(op, _MIXING) or tuple(op.input.shape) != tuple(op.output.shape):
                 return None
             op = op.input._keras_history.operation
     except (AttributeError, ValueError):  # an input layer, several inputs, or a layer called more than once
@@ -353,12 +356,12 @@ def shared_init(model: keras.Model, seed: int = 0, scheme: str = "pytorch") -> k
     The numbers are those the PyTorch twin gives the same architecture, moved to Keras' layouts: kernels
     (kh, kw, in, out) instead of (out, in, kh, kw), and a Dense layer after a Flatten reads the map in
     (h, w, c) order where PyTorch reads (c, h, w). So a Keras run and a PyTorch run of one seed start from one
-    network. Batch-norm layers keep their defaults (scale 1, shift 0), equal in both frameworks.
+    network. Other layers are left as they are (batch norm starts at scale 1, shift 0 in both frameworks).
 
     ``scheme``: ``"pytorch"`` (PyTorch's default bounds) or ``"glorot"`` (Keras' default), as in
     :func:`tlkit.common.initial_weights`.
     """
-    layers = [layer for layer in _layers(model) if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+    layers = [layer for layer in _layers(model) if isinstance(layer, _MIXING)]
     shapes = [(k.shape[-1], k.shape[-2], *k.shape[:-2]) for k in (layer.kernel for layer in layers)]
     for layer, (weight, bias) in zip(layers, common.initial_weights(seed, shapes, scheme)):
         if isinstance(layer, keras.layers.Conv2D):

@@ -261,7 +261,8 @@ def shared_init(model: torch.nn.Module, seed: int = 0, scheme: str = "pytorch") 
     """Give every Conv2d and Linear layer of ``model`` the starting weights numpy draws for ``seed``; returns it.
 
     The Keras twin gives the same architecture the same numbers, so a PyTorch run and a Keras run of one seed
-    start from one network. Batch-norm layers keep their defaults (scale 1, shift 0), equal in both frameworks.
+    start from one network. Other layers are left as they are (batch norm starts at scale 1, shift 0 in both
+    frameworks).
 
     ``scheme``: ``"pytorch"`` (PyTorch's default bounds) or ``"glorot"`` (Keras' default), as in
     :func:`tlkit.common.initial_weights`.

@@ -33,7 +33,8 @@ def two_heads() -> keras.Model:
     h = layers.ReLU()(layers.BatchNormalization(momentum=0.9, epsilon=1e-5)(layers.Conv2D(4, 3, strides=2)(inputs)))
     features = layers.Flatten()(layers.ReLU()(layers.Conv2D(6, 3)(h)))
     first = layers.Dense(3)(layers.Dense(5, activation="relu")(features))
-    second = layers.Dense(1)(layers.Dense(5, activation="relu")(Identity()(features)))
+    wide = layers.Dense(54, activation="relu")(Identity()(features))  # keeps the width, but mixes the features
+    second = layers.Dense(1)(layers.Dense(5, activation="relu")(wide))
     return keras.Model(inputs, [first, second])
 
 

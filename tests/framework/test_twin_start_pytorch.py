@@ -19,7 +19,8 @@ SEED, STEPS, LR = 3, 12, 0.05
 
 
 class TwoHeads(torch.nn.Module):
-    """conv-BN-ReLU-conv-ReLU-flatten, then two same-shaped hidden layers (one per head), as in lesson 05."""
+    """conv-BN-ReLU-conv-ReLU-flatten, then two branches with same-shaped hidden layers, as in lesson 05; the
+    second starts with a layer that keeps the width, so the layer after it must not be read as after the flatten."""
 
     def __init__(self):
         super().__init__()
@@ -27,7 +28,8 @@ class TwoHeads(torch.nn.Module):
             torch.nn.Conv2d(3, 4, 3, stride=2), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
             torch.nn.Conv2d(4, 6, 3), torch.nn.ReLU(), torch.nn.Flatten())  # fmt: skip
         self.first = torch.nn.Sequential(torch.nn.Linear(54, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
-        self.second = torch.nn.Sequential(torch.nn.Linear(54, 5), torch.nn.ReLU(), torch.nn.Linear(5, 1))
+        self.second = torch.nn.Sequential(torch.nn.Linear(54, 54), torch.nn.ReLU(), torch.nn.Linear(54, 5),
+                                          torch.nn.ReLU(), torch.nn.Linear(5, 1))
 
     def forward(self, x):
         f = self.features(x)
@@ -69,7 +71,7 @@ def test_the_same_seed_gives_the_same_network_and_another_seed_another():
 def test_same_shaped_layers_get_different_weights_within_the_default_bound():
     net = tl.shared_init(TwoHeads(), SEED)
     assert not torch.equal(net.first[0].weight, net.second[0].weight)
-    for layer in (net.features[0], net.first[0], net.second[2]):
+    for layer in (net.features[0], net.first[0], net.second[4]):
         bound = (layer.weight[0].numel()) ** -0.5
         assert 0.5 * bound < layer.weight.abs().max() <= bound and layer.bias.abs().max() <= bound
 
