@@ -49,7 +49,7 @@ CLAIMS = {  # lesson -> [(claim of its issue, or of the lesson: "lesson: ...", t
          lambda m, task=task: m[f"uncertainty/{task}"] >= min(m[f"equal/{task}"], m[f"single-task/{task}"]))
         for task in ("left", "right")
     ] + [
-        ("lesson: next to a task with 80 % random labels, uncertainty weighting beats equal weights on the clean task",
+        ("lesson: next to a task with half its labels random, uncertainty weighting beats equal weights on the clean task",
          lambda m: m["noisy right/uncertainty/left"] > m["noisy right/equal/left"]),
     ],
     "05_domain_adaptation": [
