@@ -175,8 +175,8 @@ def test_lesson_04_quotes_its_3_seed_comparisons(ln):
     assert all(mean(g) < 0 for g in noisy)
     clean = {fw: gains(r, "noisy right/uncertainty/left", "noisy right/equal/left") for fw, r in measured.items()}
     (pt_won, k_won) = (sum(g > 0 for g in clean[fw]) for fw in ("pytorch", "keras"))
-    assert pt_won == k_won == 2 and all(sum(g) > min(g) for g in clean.values()), (
-        "the lesson says one losing seed cancels two that gain")
+    assert pt_won == k_won == 2 and all(abs(mean(g)) < 0.5 for g in clean.values()), (
+        "the lesson says one losing seed cancels two that gain: the mean gain is lost in the noise")
     losses = span([-min(g) for g in clean.values()])
     (pt_unc, pt_eq), (k_unc, k_eq) = [[mean(measured[fw][f"noisy right/{m}/left"]) for m in ("uncertainty", "equal")]
                                       for fw in ("pytorch", "keras")]
