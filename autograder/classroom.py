@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from .environment import free_gpu_memory_mib
 from .feedback import html_report
 from .grade import grade_notebook, stop_all_workers
+from .lessons import LessonNotebook, in_lesson
 
 GRADER_VERSION = "1"  # bump when grading changes, so stored reports are regraded
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -41,10 +42,12 @@ class Submission:
 
 
 def find_submissions(root: Path, lesson: str | None = None) -> list[Submission]:
-    """nbgrader layout ``root/<learner>/<lesson>/*.ipynb``, else a flat ``root/*.ipynb``."""
+    """nbgrader layout ``root/<learner>/<assignment>/*.ipynb``, else a flat ``root/*.ipynb``.
+
+    ``lesson`` is a lesson (``01_ml_basics``: both frameworks' assignments) or one assignment."""
     found = []
     for path in sorted(root.glob("*/*/*.ipynb")):
-        if lesson is None or path.parent.name == lesson:
+        if lesson is None or in_lesson(path.parent.name, lesson):
             found.append(Submission(path.parent.parent.name, path))
     if not found:
         found = [Submission(p.stem, p) for p in sorted(root.glob("*.ipynb"))]
@@ -124,8 +127,9 @@ class ClassRun:
 def export_to_gradebook(records: list[dict], db_url: str) -> int:
     """Put the scores into nbgrader's gradebook (as auto scores), so the formgrader shows them.
 
-    The lesson must be in the gradebook already (``nbgrader generate_assignment <lesson>``); learners and
-    submissions are created as needed. Returns the number of notebooks written.
+    Each notebook is its own assignment, ``<lesson>_<framework>``, which must be in the gradebook already
+    (``make lessons`` or ``nbgrader generate_assignment``); learners and submissions are created as needed.
+    Returns the number of notebooks written.
     """
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -134,15 +138,15 @@ def export_to_gradebook(records: list[dict], db_url: str) -> int:
         for r in records:
             if not r.get("lesson") or not r.get("exercises"):
                 continue
-            stem = Path(r["notebook"]).stem
+            ln = LessonNotebook(r["lesson"], r["framework"])
             gb.update_or_create_student(r["learner"])
             try:
-                gb.find_submission(r["lesson"], r["learner"])
+                gb.find_submission(ln.assignment, r["learner"])
             except MissingEntry:
-                gb.add_submission(r["lesson"], r["learner"])
+                gb.add_submission(ln.assignment, r["learner"])
             for ex in r["exercises"]:
                 try:
-                    grade = gb.find_grade(ex["test_id"], stem, r["lesson"], r["learner"])
+                    grade = gb.find_grade(ex["test_id"], ln.stem, ln.assignment, r["learner"])
                 except MissingEntry:
                     continue  # a notebook under another name than the lesson's: not in the gradebook
                 grade.auto_score = ex["points"]

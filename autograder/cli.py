@@ -36,8 +36,8 @@ def _class(args) -> int:
 def _release(args) -> int:
     from .release import generate
 
-    generate(Path(args.into) if args.into else None, args.lessons or None)
-    print(f"generated {', '.join(args.lessons) or 'all lessons'} into {args.into or 'lessons/'}")
+    generate(Path(args.into) if args.into else None, args.assignments or None)
+    print(f"generated {', '.join(args.assignments) or 'all lessons'} into {args.into or 'lessons/'}")
     return 0
 
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     k.set_defaults(run=_class)
 
     r = sub.add_parser("release", help="regenerate lessons/ from solutions/ (nbgrader generate_assignment)")
-    r.add_argument("lessons", nargs="*")
+    r.add_argument("assignments", nargs="*", help="e.g. 01_ml_basics_pytorch (default: all)")
     r.add_argument("--into", help="release directory (default: lessons/)")
     r.set_defaults(run=_release)
 

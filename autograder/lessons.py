@@ -24,12 +24,17 @@ class LessonNotebook:
         return f"{self.lesson}_{self.framework}"
 
     @property
+    def assignment(self) -> str:
+        """nbgrader's assignment id: one per lesson and framework, so one framework is a whole submission."""
+        return self.stem
+
+    @property
     def solution(self) -> Path:
-        return SOLUTIONS / self.lesson / f"{self.stem}.ipynb"
+        return SOLUTIONS / self.assignment / f"{self.stem}.ipynb"
 
     @property
     def release(self) -> Path:
-        return LESSONS / self.lesson / f"{self.stem}.ipynb"
+        return LESSONS / self.assignment / f"{self.stem}.ipynb"
 
     @property
     def rubric_module(self) -> str:
@@ -44,7 +49,7 @@ def all_lesson_notebooks() -> list[LessonNotebook]:
     found = []
     for path in sorted(SOLUTIONS.glob("*/*.ipynb")):
         m = _NAME.match(path.stem)
-        if m and m["lesson"] == path.parent.name:
+        if m and path.parent.name == path.stem:
             found.append(LessonNotebook(m["lesson"], m["framework"]))
     return found
 
@@ -52,6 +57,13 @@ def all_lesson_notebooks() -> list[LessonNotebook]:
 def parse_stem(stem: str) -> LessonNotebook | None:
     m = _NAME.match(stem)
     return LessonNotebook(m["lesson"], m["framework"]) if m else None
+
+
+def in_lesson(folder: str, wanted: str) -> bool:
+    """Whether a submission folder (an assignment such as ``01_ml_basics_pytorch``, or a lesson) is ``wanted``,
+    a lesson (``01_ml_basics``: either framework) or one assignment."""
+    ln = parse_stem(folder)
+    return folder == wanted or (ln is not None and ln.lesson == wanted)
 
 
 def identify(nb_metadata: dict, filename: str) -> LessonNotebook | None:

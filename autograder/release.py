@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from tlkit.paths import REPO_ROOT
 
-from .lessons import all_lesson_notebooks
+from .lessons import LESSONS, all_lesson_notebooks
 
 
 def nbgrader_env() -> dict[str, str]:
@@ -20,18 +21,35 @@ def nbgrader_env() -> dict[str, str]:
     return env
 
 
-def lesson_ids() -> list[str]:
-    return sorted({ln.lesson for ln in all_lesson_notebooks()})
+def assignment_ids() -> list[str]:
+    """nbgrader's assignments: one per lesson and framework."""
+    return sorted(ln.assignment for ln in all_lesson_notebooks())
 
 
-def generate(into: Path | None = None, lessons: list[str] | None = None) -> None:
-    """Run ``nbgrader generate_assignment`` for each lesson, writing to ``into`` (default: lessons/)."""
+def generate(into: Path | None = None, assignments: list[str] | None = None) -> None:
+    """Run ``nbgrader generate_assignment`` for each assignment, writing to ``into`` (default: lessons/).
+
+    nbgrader writes to a scratch release folder; only a complete release replaces the one in ``into``, so a
+    failing step never leaves a lesson deleted or half written."""
+    into = Path(into) if into is not None else LESSONS
     with tempfile.TemporaryDirectory(prefix="tlrelease-") as tmp:
-        for lesson in lessons or lesson_ids():
-            cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", lesson, "--force", "--log-level=WARN",
-                   f"--CourseDirectory.db_url=sqlite:///{tmp}/gradebook.db"]
-            if into is not None:
-                cmd.append(f"--CourseDirectory.release_directory={into}")
+        scratch = Path(tmp) / "release"
+        for assignment in assignments or assignment_ids():
+            cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force", "--log-level=WARN",
+                   f"--CourseDirectory.db_url=sqlite:///{tmp}/gradebook.db",
+                   f"--CourseDirectory.release_directory={scratch}"]
             result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, env=nbgrader_env(), check=False)
-            if result.returncode != 0:
-                raise RuntimeError(f"nbgrader generate_assignment {lesson} failed:\n{result.stdout}{result.stderr}")
+            if result.returncode != 0 or not (scratch / assignment).is_dir():
+                raise RuntimeError(f"nbgrader generate_assignment {assignment} failed ({into / assignment} is left "
+                                   f"as it was):\n{result.stdout}{result.stderr}")
+            _replace_dir(scratch / assignment, into / assignment)
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    shutil.move(str(new), str(target))
+    shutil.rmtree(old, ignore_errors=True)

@@ -45,7 +45,7 @@ def make_class(root: Path, ln: LessonNotebook, size: int, blank_every: int = 5) 
                                for g in GROUPS[ln.lesson]]
     submitted = root / "submitted"
     for i in range(size):
-        target = submitted / f"learner{i:03d}" / ln.lesson / f"{ln.stem}.ipynb"
+        target = submitted / f"learner{i:03d}" / ln.assignment / f"{ln.stem}.ipynb"
         if blank_every and i % blank_every == blank_every - 1:
             target.parent.mkdir(parents=True)
             shutil.copy(ln.release, target)
@@ -63,19 +63,19 @@ def timed_class_run(submitted: Path, lesson: str, workers: int, out: Path) -> fl
 NBGRADER = [sys.executable, "-m", "nbgrader"]
 
 
-def nbgrader_course(root: Path, submitted: Path, lesson: str) -> Path:
+def nbgrader_course(root: Path, submitted: Path, assignment: str) -> Path:
     course = root / "nbgrader-course"
-    shutil.copytree(ROOT / "solutions" / lesson, course / "solutions" / lesson)
+    shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
     shutil.copy(ROOT / "nbgrader_config.py", course)
     shutil.copytree(submitted, course / "submitted")
-    subprocess.run([*NBGRADER, "generate_assignment", lesson, "--force"], cwd=course, env=nbgrader_env(),
+    subprocess.run([*NBGRADER, "generate_assignment", assignment, "--force"], cwd=course, env=nbgrader_env(),
                    check=True, capture_output=True)
     return course
 
 
-def timed_nbgrader(course: Path, lesson: str) -> float:
+def timed_nbgrader(course: Path, assignment: str) -> float:
     start = time.perf_counter()
-    subprocess.run([*NBGRADER, "autograde", lesson, "--force"], cwd=course, env=nbgrader_env(), check=True,
+    subprocess.run([*NBGRADER, "autograde", assignment, "--force"], cwd=course, env=nbgrader_env(), check=True,
                    capture_output=True)
     return time.perf_counter() - start
 
@@ -110,13 +110,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tlclass-") as tmp:
         root = Path(tmp)
         submitted = make_class(root, ln, args.size, args.blank_every)
-        one = timed_class_run(submitted, ln.lesson, 1, root / "grades1")
-        course = None if args.skip_nbgrader else nbgrader_course(root, submitted, ln.lesson)
+        one = timed_class_run(submitted, ln.assignment, 1, root / "grades1")
+        course = None if args.skip_nbgrader else nbgrader_course(root, submitted, ln.assignment)
         many, nbg = [], []
         for i in range(args.repeats):
-            many.append(timed_class_run(submitted, ln.lesson, args.workers, root / f"gradesN{i}"))
+            many.append(timed_class_run(submitted, ln.assignment, args.workers, root / f"gradesN{i}"))
             if course:
-                nbg.append(timed_nbgrader(course, ln.lesson))
+                nbg.append(timed_nbgrader(course, ln.assignment))
         first_rows = {(out / "grades.csv").read_text().split("\n")[0] for out in root.glob("grades*")}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {"measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

@@ -25,7 +25,7 @@ def klass(tmp_path_factory):
     sub = root / "submitted"
 
     def put(learner, nb=None, raw=None):
-        path = sub / learner / LN.lesson / f"{LN.stem}.ipynb"
+        path = sub / learner / LN.assignment / f"{LN.stem}.ipynb"
         if raw is not None:
             path.parent.mkdir(parents=True)
             path.write_bytes(raw)
@@ -79,7 +79,7 @@ def test_rerun_changes_nothing_and_regrades_only_what_changed(klass):
     assert {p: (p.stat().st_mtime_ns, p.read_text()) for p in reports} == before
     assert (run.out / "grades.csv").read_text() == csv_before
 
-    write(solved(LN), sub / "bob" / LN.lesson / f"{LN.stem}.ipynb")  # bob resubmits, now right
+    write(solved(LN), sub / "bob" / LN.assignment / f"{LN.stem}.ipynb")  # bob resubmits, now right
     run.run(find_submissions(sub, LN.lesson), workers=2)
     after = {p: p.stat().st_mtime_ns for p in reports}
     changed = {p.parent.name for p in reports if after[p] != before[p][0]}
@@ -107,14 +107,14 @@ def test_scores_land_in_the_nbgrader_gradebook(klass, tmp_path):
 
     _, _, records = klass
     course = tmp_path / "course"
-    shutil.copytree(SOLUTIONS / LN.lesson, course / "solutions" / LN.lesson)
+    shutil.copytree(SOLUTIONS / LN.assignment, course / "solutions" / LN.assignment)
     shutil.copy(REPO_ROOT / "nbgrader_config.py", course)
-    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", LN.lesson, "--force"], cwd=course,
+    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", LN.assignment, "--force"], cwd=course,
                    env=nbgrader_env(), check=True, capture_output=True)
     url = f"sqlite:///{course / '.nbgrader' / 'gradebook.db'}"
     assert export_to_gradebook(records, url) == 5
     with Gradebook(url) as gb:
-        scores = {s: gb.find_submission(LN.lesson, s).score for s in ("alice", "bob", "carol", "dave", "erin")}
+        scores = {s: gb.find_submission(LN.assignment, s).score for s in ("alice", "bob", "carol", "dave", "erin")}
     assert scores == {"alice": 2, "bob": 0, "carol": 1, "dave": 0, "erin": 1}
 
 
@@ -152,7 +152,7 @@ def every_lesson_class(tmp_path_factory, grade_once):
         }
         for kind, (nb, status, points) in subs.items():
             learner = f"{kind}-{ln.lesson[:2]}"
-            write(nb, root / "submitted" / learner / ln.lesson / f"{ln.stem}.ipynb")
+            write(nb, root / "submitted" / learner / ln.assignment / f"{ln.stem}.ipynb")
             expected[learner] = (ln.lesson, ln.framework, status, points)
     run = ClassRun(root / "grades", device="cpu")
     with pytest.MonkeyPatch.context() as mp:

@@ -133,12 +133,11 @@ def test_nbgrader_autograde_agrees_with_the_course_grader(graded, tmp_path, less
     from autograder.lessons import REPO_ROOT, SOLUTIONS
 
     course = tmp_path / "course"
-    shutil.copytree(SOLUTIONS / lesson, course / "solutions" / lesson)
-    shutil.copy(REPO_ROOT / "nbgrader_config.py", course)
-    nbgrader(["generate_assignment", lesson, "--force"], course)
-
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", course.mkdir() or course)
     ours = {}
     for ln in nbgrader_notebooks(lesson):
+        shutil.copytree(SOLUTIONS / ln.assignment, course / "solutions" / ln.assignment)
+        nbgrader(["generate_assignment", ln.assignment, "--force"], course)
         subs = {}
         if lesson in FULL_NBGRADER_AGREEMENT:
             subs = {f"solution-{ln.stem}": (solved(ln), graded(f"solution-{ln.stem}", solved(ln))),
@@ -149,20 +148,22 @@ def test_nbgrader_autograde_agrees_with_the_course_grader(graded, tmp_path, less
             subs[key] = (nb, graded(key, nb))
         for key, (nb, report) in subs.items():
             student = key.replace("+", "-").replace("_", "-")
-            target = course / "submitted" / student / lesson / f"{ln.stem}.ipynb"
+            target = course / "submitted" / student / ln.assignment / f"{ln.stem}.ipynb"
             if nb is None:
                 target.parent.mkdir(parents=True)
                 shutil.copy(ln.release, target)
             else:
                 write(nb, target)
-            ours[(student, ln.stem)] = {e.test_id: e.points for e in report.exercises}
+            ours[(student, ln)] = {e.test_id: e.points for e in report.exercises}
+        nbgrader(["autograde", ln.assignment, "--force"], course)
 
-    nbgrader(["autograde", lesson, "--force"], course)
     with Gradebook(f"sqlite:///{course / '.nbgrader' / 'gradebook.db'}") as gb:
-        for (student, stem), expected in ours.items():
-            nb = gb.find_submission_notebook(stem, lesson, student)
+        for (student, ln), expected in ours.items():
+            nb = gb.find_submission_notebook(ln.stem, ln.assignment, student)
             theirs = {g.name: g.score for g in nb.grades if g.name in expected}
-            assert theirs == expected, f"{student}/{stem}: nbgrader {theirs} vs course grader {expected}"
+            assert theirs == expected, f"{student}/{ln.stem}: nbgrader {theirs} vs course grader {expected}"
+            # one framework is the whole assignment: a full notebook is full marks, not half
+            assert gb.find_submission(ln.assignment, student).max_score == sum(e.points for e in load_exercises(lesson))
 
 
 KERAS_ON_TORCH = [ln for ln in LESSON_NOTEBOOKS if ln.framework == "keras" and ln.lesson != "00_setup"]

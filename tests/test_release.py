@@ -10,8 +10,8 @@ import pytest
 from conftest import LESSON_NOTEBOOKS
 
 from autograder.assemble import nbgrader_meta, role
-from autograder.lessons import FRAMEWORKS, LESSONS, SOLUTIONS
-from autograder.release import generate, lesson_ids
+from autograder.lessons import FRAMEWORKS, LESSONS, SOLUTIONS, LessonNotebook
+from autograder.release import generate
 from autograder.rubric import load_exercises
 
 BLOCK = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.DOTALL)
@@ -55,12 +55,16 @@ def test_lessons_have_no_outputs_and_keep_nbgrader_metadata():
         nb = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path
         assert any(role(c) == "test" for c in nb.cells), f"{path}: nbgrader metadata lost"
-        assert nb.metadata["tlcourse"]["lesson"] == path.parent.name
+        meta = nb.metadata["tlcourse"]
+        assert f'{meta["lesson"]}_{meta["framework"]}' == path.parent.name == path.stem
 
 
-@pytest.mark.parametrize("lesson", lesson_ids())
+LESSON_IDS = sorted({ln.lesson for ln in LESSON_NOTEBOOKS})
+
+
+@pytest.mark.parametrize("lesson", LESSON_IDS)
 def test_both_frameworks_have_the_same_exercises_ids_and_points(lesson):
-    cells = {fw: graded_cells(SOLUTIONS / lesson / f"{lesson}_{fw}.ipynb") for fw in FRAMEWORKS}
+    cells = {fw: graded_cells(LessonNotebook(lesson, fw).solution) for fw in FRAMEWORKS}
     assert cells["pytorch"] == cells["keras"]
     rubric = {(e.test_id, e.points) for e in load_exercises(lesson)}
     assert rubric == {(gid, pts) for gid, kind, pts in cells["pytorch"] if kind == "test"}
@@ -70,7 +74,8 @@ def test_both_frameworks_have_the_same_exercises_ids_and_points(lesson):
 
 def test_every_lesson_exists_in_both_frameworks():
     stems = {(ln.lesson, ln.framework) for ln in LESSON_NOTEBOOKS}
-    assert stems == {(lesson, fw) for lesson in lesson_ids() for fw in FRAMEWORKS}
+    assert stems == {(lesson, fw) for lesson in LESSON_IDS for fw in FRAMEWORKS}
+    assert {p.parent.name for p in SOLUTIONS.glob("*/*.ipynb")} == {ln.assignment for ln in LESSON_NOTEBOOKS}
 
 
 @pytest.mark.parametrize("ln", LESSON_NOTEBOOKS, ids=[ln.stem for ln in LESSON_NOTEBOOKS])
