@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder {grade,release,course} ...``."""
+"""Command line: ``python -m autograder {grade,class,export,release,course} ...``."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ def _grade(args) -> int:
 
 def _class(args) -> int:
     from .classroom import main
+
+    return main(args)
+
+
+def _export(args) -> int:
+    from .export import main
 
     return main(args)
 
@@ -73,6 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--cell-timeout", type=int, default=120)
     k.add_argument("--timeout", type=int, default=900)
     k.set_defaults(run=_class)
+
+    e = sub.add_parser("export", help="one row per learner, one column per lesson: a Canvas gradebook import or a CSV",
+                       description="Read every report of a `class` output folder (all its runs, not only grades.csv) "
+                                   "and write one row per learner, one column per lesson. A grader_error is never "
+                                   "exported as a score: its cell stays empty and a warning names it for a regrade. "
+                                   "Canvas: nbgrader's student id is assumed to be the learner's Canvas SIS Login ID; "
+                                   "ID, SIS User ID and Section are left empty.")
+    e.add_argument("grades_dir", metavar="GRADES_DIR", help="the --out folder of `class` (reads reports/*/*.json)")
+    e.add_argument("--format", required=True, choices=["canvas", "csv"],
+                   help="canvas: Canvas' gradebook import CSV (student id as SIS Login ID, a Points Possible row); "
+                        "csv: score and framework per lesson, total and max")
+    e.add_argument("--out", help="write to this file (default: standard output)")
+    e.set_defaults(run=_export)
 
     r = sub.add_parser("release", help="regenerate lessons/ from solutions/ (nbgrader generate_assignment)")
     r.add_argument("assignments", nargs="*", help="e.g. 01_ml_basics_pytorch (default: all)")
