@@ -16,7 +16,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from .lessons import LessonNotebook
-from .runner import PROBE_KEY
+from .protocol import PROBE_KEY
 
 
 def nbgrader_meta(cell) -> dict:

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +25,12 @@ from tqdm.auto import tqdm
 
 from .environment import free_gpu_memory_mib
 from .feedback import html_report
-from .grade import grade_notebook, stop_all_workers
+from .grade import grade_notebook
 from .lessons import LessonNotebook, in_lesson
+from .worker import stop_all_workers
 
-GRADER_VERSION = "1"  # bump when grading changes, so stored reports are regraded
+GRADER_VERSION = "2"  # bump when grading changes, so stored reports are regraded
+GRADER_ERROR = "grader_error"  # the grader failed, not the learner: never a score, never cached
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -96,7 +99,8 @@ class ClassRun:
             stored = json.loads(self.report_path(sub).read_text())
         except (OSError, json.JSONDecodeError):
             return False
-        return stored.get("input_sha256") == sha256(sub.path) and stored.get("grader_version") == GRADER_VERSION
+        return (stored.get("input_sha256") == sha256(sub.path) and stored.get("grader_version") == GRADER_VERSION
+                and stored.get("status") != GRADER_ERROR)
 
     def grade_one(self, sub: Submission) -> dict:
         report = grade_notebook(sub.path, device=self.device, cell_timeout=self.cell_timeout,
@@ -136,7 +140,7 @@ def export_to_gradebook(records: list[dict], db_url: str) -> int:
     written = 0
     with Gradebook(db_url) as gb:
         for r in records:
-            if not r.get("lesson") or not r.get("exercises"):
+            if not r.get("lesson") or not r.get("exercises") or r.get("status") == GRADER_ERROR:
                 continue
             ln = LessonNotebook(r["lesson"], r["framework"])
             gb.update_or_create_student(r["learner"])
@@ -167,8 +171,9 @@ def grades_csv(records: list[dict]) -> str:
     writer.writerow(head)
     for r in sorted(records, key=lambda r: (r["learner"], r["notebook"])):
         pts = {e["id"]: e["points"] for e in r["exercises"]}
+        total = "" if r["status"] == GRADER_ERROR else f"{r['score']:g}"  # not graded: no score at all
         writer.writerow([r["learner"], r["lesson"] or "", r["framework"] or "", Path(r["notebook"]).name,
-                         *(f"{pts[e]:g}" if e in pts else "" for e in exercise_ids), f"{r['score']:g}",
+                         *(f"{pts[e]:g}" if e in pts else "" for e in exercise_ids), total,
                          f"{r['max_score']:g}", r["status"], r["seconds"], r["device"] or "",
                          *(r["versions"].get(v, "") for v in VERSION_COLUMNS)])
     return buf.getvalue()
@@ -190,4 +195,13 @@ def main(args) -> int:
     print(f"grades: {run.out / 'grades.csv'}; feedback: {run.out / 'feedback'}")
     if args.gradebook:
         print(f"{export_to_gradebook(records, args.gradebook)} notebooks written to the gradebook {args.gradebook}")
+    faults = [r for r in records if r["status"] == GRADER_ERROR]
+    for r in faults:
+        log = r.get("grader_log", "").strip().splitlines()
+        print(f"\n{GRADER_ERROR}: {r['learner']} {Path(r['notebook']).name}\n  " + "\n  ".join(log[-15:]),
+              file=sys.stderr)
+    if faults:
+        print(f"\n{len(faults)} notebook(s) could not be graded because of a grader fault (not scored, not in the "
+              "gradebook); fix the cause shown above and run the same command again to grade them.", file=sys.stderr)
+        return 2
     return 0

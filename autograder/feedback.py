@@ -16,6 +16,7 @@ def text_report(r: Report) -> str:
     head += f", {r.lesson} {r.framework}, {r.device}, {r.seconds:.1f} s)" if r.lesson else ")"
     lines = [head]
     lines += [f"  ! {n}" for n in r.notes]
+    lines += [f"  | {line}" for line in r.grader_log.splitlines()[-15:]]  # the instructor's console only
     for ex in r.exercises:
         mark = "ok  " if ex.passed else "FAIL"
         lines.append(f"  {mark} {ex.id:<22} {fmt_points(ex.points)}/{fmt_points(ex.max_points)}  {ex.title}")
@@ -33,7 +34,8 @@ def table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 
 
 def html_report(r: Report, learner: str) -> str:
-    """A learner's feedback page: each exercise's points and messages; never test or solution code."""
+    """A learner's feedback page: each exercise's points and messages; never test or solution code, nor the
+    grader's own log."""
     esc = html.escape
     rows = []
     for ex in r.exercises:
@@ -42,13 +44,15 @@ def html_report(r: Report, learner: str) -> str:
                     f"<td>{fmt_points(ex.points)} / {fmt_points(ex.max_points)}</td><td><ul>{msgs}</ul></td></tr>")
     notes = "".join(f"<p class=note>{esc(n)}</p>" for n in r.notes)
     title = f"{r.lesson or 'Unknown lesson'} ({r.framework or '?'}): {learner}"
+    score = ("<p><b>Not graded yet</b></p>" if r.status == "grader_error" else
+             f"<p><b>Score: {fmt_points(r.score)} / {fmt_points(r.max_score)}</b> &middot; status: {esc(r.status)}</p>")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>body{{font-family:sans-serif;max-width:50em;margin:2em auto}}td{{padding:.3em .8em;vertical-align:top}}
 tr.ok td:first-child::before{{content:"\\2714  ";color:green}}tr.fail td:first-child::before{{content:"\\2718  ";color:#b00}}
 .note{{background:#fff4e0;padding:.5em}}</style></head><body>
 <h1>{esc(title)}</h1>
-<p><b>Score: {fmt_points(r.score)} / {fmt_points(r.max_score)}</b> &middot; status: {esc(r.status)}</p>
+{score}
 {notes}<table><tr><th>Exercise</th><th>Points</th><th>What to look at</th></tr>
 {"".join(rows)}</table>
 <p><small>Graded on {esc(str(r.device))} with Python {esc(r.versions.get("python", "?"))}.</small></p>

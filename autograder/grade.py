@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import os
 import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
 
+from . import protocol as wire
 from .assemble import assemble
 from .environment import kernel_env, resolve_device, versions
 from .lessons import LessonNotebook, identify, parse_stem
-from .limits import Limits, limit_args
 from .rubric import NOT_ANSWERED, judge_payload, load_exercises
-from .sandbox import (
-    CgroupV1,
-    bwrap_command,
-    bwrap_works,
-    describe,
-    prepare_home,
-    sandbox_env,
-    sandbox_uid,
-)
+from .worker import WorkerRun, run_worker, wall_cap
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 
@@ -56,6 +43,8 @@ class Report:
     max_score: float = 0.0
     exercises: list[ExerciseResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    grader_log: str = ""  # why the grader failed (status grader_error): for the instructor, never in feedback
+    attempts: int = 1
     seconds: float = 0.0
     device: str | None = None
     isolation: str | None = None
@@ -99,102 +88,6 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     return nb
 
 
-def _kill_group(pid: int | None) -> None:
-    if pid:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-_ACTIVE: dict[int, subprocess.Popen] = {}  # running workers, so an interrupt can end them all
-_ACTIVE_LOCK = threading.Lock()
-
-
-def run_worker(nb, workdir: Path, env: dict, device: str, cell_timeout: int, notebook_timeout: int,
-               limits: Limits | None = None) -> tuple[list[dict], bool, str]:
-    """Execute ``nb`` in a sandboxed worker; return its events, whether the notebook timed out, the isolation."""
-    limits = limits or Limits(cpu_seconds=notebook_timeout * 2 + 60)
-    nb_path = workdir / "submission.ipynb"
-    nbformat.write(nb, nb_path)
-    prepare_home(workdir)
-    for path in [workdir, *workdir.rglob("*")]:
-        os.chmod(path, 0o777)  # the sandbox's unprivileged uid writes here
-    isolated = bwrap_works()
-    with sandbox_uid() if isolated else contextlib.nullcontext() as uid:
-        return _run_worker(nb_path, workdir, env, device, cell_timeout, notebook_timeout, limits, isolated, uid)
-
-
-def _run_worker(nb_path: Path, workdir: Path, env: dict, device: str, cell_timeout: int, notebook_timeout: int,
-                limits: Limits, isolated: bool, uid: int | None) -> tuple[list[dict], bool, str]:
-    read_fd, write_fd = os.pipe()
-    cmd = [sys.executable, "-m", "autograder.runner", str(nb_path), "--events-fd", str(write_fd),
-           "--cell-timeout", str(cell_timeout), *limit_args(limits, device, own_user=uid is not None)]
-    if isolated:
-        cmd = bwrap_command(cmd, workdir, device, uid)
-    cgroup = CgroupV1(limits)
-    try:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=sandbox_env(env, workdir, isolated), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                                pass_fds=(write_fd,))
-    finally:
-        os.close(write_fd)
-    cgroup.add(proc.pid)
-    with _ACTIVE_LOCK:
-        _ACTIVE[proc.pid] = proc
-    lines: list[str] = []
-    reader = threading.Thread(target=_read_lines, args=(read_fd, lines), daemon=True)
-    reader.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=notebook_timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    finally:
-        _end(proc)
-        reader.join(timeout=10)
-        if not isolated:  # the kernel started its own session: end it (in a sandbox its PID namespace is gone)
-            start = next((e for e in parse_events(lines) if e.get("event") == "start"), {})
-            _kill_group(start.get("kernel_pid"))
-        cgroup.close()
-    return parse_events(lines), timed_out, describe(isolated, cgroup.active, uid)
-
-
-def _read_lines(fd: int, sink: list[str], cap: int = 64 * 2**20) -> None:
-    total = 0
-    with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            total += len(line)
-            if total > cap:
-                break
-            sink.append(line)
-
-
-def _end(proc: subprocess.Popen) -> None:
-    _kill_group(proc.pid)  # in the sandbox, the PID namespace dies with it; without, the kernel is in this group
-    proc.wait()
-    with _ACTIVE_LOCK:
-        _ACTIVE.pop(proc.pid, None)
-
-
-def stop_all_workers() -> None:
-    """End every running worker and its kernel (on Ctrl-C in a class run)."""
-    with _ACTIVE_LOCK:
-        running = list(_ACTIVE.values())
-    for proc in running:
-        _end(proc)
-
-
-def parse_events(lines: list[str]) -> list[dict]:
-    events = []
-    for line in lines:
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a line cut short by a kill
-    return events
-
-
 @functools.cache
 def _release_code(ln: LessonNotebook) -> tuple[str, ...] | None:
     """The code the grader would run for the lesson as released, untouched (None without a release)."""
@@ -233,19 +126,77 @@ def grade_notebook(path: str | Path, device: str = "auto", cell_timeout: int = 1
             unanswered(report, exercises)
             report.seconds = round(time.perf_counter() - start, 2)
             return report
-        with tempfile.TemporaryDirectory(prefix="tlgrade-") as tmp:
-            events, timed_out, report.isolation = run_worker(runnable, Path(tmp), env, report.device, cell_timeout,
-                                                             notebook_timeout)
-        judge(report, exercises, events, answers, timed_out, notebook_timeout)
+        run = run_with_retries(report, runnable, env, cell_timeout, notebook_timeout)
+        report.isolation = run.isolation
+        judge(report, exercises, run.events, answers, notebook_timeout)
     except Rejected as err:
         report.status = err.status
         report.notes.append(str(err))
         zero_all(report, lesson or parse_stem(path.stem))
-    except RuntimeError as err:  # e.g. --device cuda without a GPU: the instructor's problem, not the learner's
-        report.status = "grader_error"
-        report.notes.append(str(err))
+    except (GraderFault, RuntimeError) as err:  # e.g. --device cuda without a GPU: the instructor's problem
+        grader_error(report, str(err), getattr(err, "log", ""))
     report.seconds = round(time.perf_counter() - start, 2)
     return report
+
+
+ATTEMPTS = 3  # runs of a notebook, in all, before a grader fault is reported
+RETRY_PAUSE = 5  # seconds between two attempts: a busy machine may have calmed down
+
+
+class GraderFault(Exception):
+    """The grader, not the learner, failed; the message and ``log`` (the worker's stderr) are for the instructor."""
+
+    def __init__(self, message: str, log: str = ""):
+        super().__init__(message)
+        self.log = log
+
+
+def fault(run: WorkerRun, cap: int) -> str | None:
+    """Why a worker run says nothing about the learner's code, or None when it does."""
+    if run.first(wire.START) is None:
+        end = run.ending or {}
+        return "the worker or its kernel did not start" + (f": {end['message']}" if end.get("message") else "") + \
+            (f" (worker exit code {run.exit_code})" if run.exit_code else "")
+    if run.wall_capped and run.ending is None:
+        return (f"the worker stopped reporting and was ended after {cap} s of wall time (the machine was too busy, "
+                "or the worker hung)")
+    return None
+
+
+def killed_from_outside(run: WorkerRun) -> bool:
+    """The kernel died of SIGKILL: perhaps the machine's out-of-memory killer, so it is run once more before the
+    learner is told their kernel died."""
+    end = run.ending or {}
+    return end.get("event") == wire.DEAD_KERNEL and end.get("signal") == signal.SIGKILL
+
+
+def run_with_retries(report: Report, runnable, env: dict, cell_timeout: int, notebook_timeout: int) -> WorkerRun:
+    """Run the notebook; run it again after a grader fault (up to ATTEMPTS runs) or a kernel killed from outside
+    (once). Raises GraderFault when every attempt failed on the grader's side."""
+    for attempt in range(1, ATTEMPTS + 1):
+        report.attempts = attempt
+        with tempfile.TemporaryDirectory(prefix="tlgrade-") as tmp:
+            run = run_worker(runnable, Path(tmp), env, report.device, cell_timeout, notebook_timeout)
+        why = fault(run, wall_cap(notebook_timeout))
+        if why is None and not (killed_from_outside(run) and attempt == 1):
+            return run
+        if attempt < ATTEMPTS:
+            time.sleep(RETRY_PAUSE)
+    if why is None:
+        return run
+    raise GraderFault(f"{why}; tried {ATTEMPTS} times", run.stderr)
+
+
+GRADER_ERROR_NOTE = ("This notebook could not be graded because of a problem on the grader's side, not in your "
+                     "code. Your instructor can see why; it will be graded again.")
+
+
+def grader_error(report: Report, why: str, log: str = "") -> None:
+    """Not a learner's score: no points, no exercises, a note for the learner and the reason for the instructor."""
+    report.status = "grader_error"
+    report.score, report.exercises = 0.0, []
+    report.notes = [GRADER_ERROR_NOTE]
+    report.grader_log = f"{why}\n{log}".strip()
 
 
 def zero_all(report: Report, ln: LessonNotebook | None) -> None:
@@ -270,34 +221,31 @@ def zeros(exercises, message: str) -> list[ExerciseResult]:
     return [ExerciseResult(e.answer_id, e.test_id, e.title, 0.0, e.points, False, [message]) for e in exercises]
 
 
-def judge(report: Report, exercises, events: list[dict], answers: dict[int, str], timed_out: bool, limit: int) -> None:
-    payloads = {e["test_id"]: e["payload"] for e in events if e.get("event") == "observation"}
+def judge(report: Report, exercises, events: list[dict], answers: dict[int, str], limit: int) -> None:
+    payloads = {e["test_id"]: e["payload"] for e in events if e.get("event") == wire.OBSERVATION}
     errors = {answers[e["index"]]: f'{e.get("ename")}: {e.get("evalue")}'.rstrip(": ")
-              for e in events if e.get("event") == "cell" and e.get("status") == "error" and e.get("index") in answers}
-    end = next((e for e in reversed(events) if e.get("event") in ("done", "dead_kernel", "runner_error")), None)
-    slow = [e["index"] for e in events if e.get("event") == "cell" and e.get("ename") == "CellTimeout"]
+              for e in events if e.get("event") == wire.CELL and e.get("status") == "error" and e.get("index") in answers}
+    end = next((e for e in reversed(events) if e.get("event") in wire.ENDINGS), None)
+    slow = [e["index"] for e in events if e.get("event") == wire.CELL and e.get("ename") == wire.CELL_TIMEOUT]
     if slow:
         report.notes.append(f"{len(slow)} cell(s) ran past the per-cell time limit and were interrupted "
                             f"(first: cell {slow[0] + 1}). Look for a loop that never ends.")
-    capped = [e for e in events if e.get("event") == "output_capped"]
+    capped = [e for e in events if e.get("event") == wire.OUTPUT_CAPPED]
     if capped:
         report.notes.append(f"{len(capped)} cell(s) printed more than {capped[0]['cap_bytes'] // 2**20} MB; the rest "
                             f"of their output was dropped, the cells still ran (first: cell {capped[0]['index'] + 1}).")
-    if timed_out:
+    if end is not None and end["event"] == wire.NOTEBOOK_TIMEOUT:
         report.status = "timeout"
         report.notes.append(f"The notebook did not finish within {limit} s and was stopped; "
                             "checks that had not run yet score 0. Look for a loop that never ends.")
-    elif end is None or end["event"] == "dead_kernel":
+    elif end is None or end["event"] == wire.DEAD_KERNEL:
         report.status = "kernel_died"
         report.notes.append("The Python kernel died while running your notebook (a crash, os._exit, or running out "
                             "of memory); checks that had not run yet score 0.")
-    elif end["event"] == "runner_error" and any(e.get("event") == "start" for e in events):
+    elif end["event"] == wire.RUNNER_ERROR:  # after the kernel started (before it, run_with_retries raised)
         report.status = "kernel_died"
         report.notes.append(f"The kernel stopped answering the grader properly ({end.get('message')}); "
                             "checks that had not run yet score 0. Did a cell replace a library function?")
-    elif end["event"] == "runner_error":
-        report.status = "grader_error"
-        report.notes.append(f"The notebook could not be run: {end.get('message')}")
     for ex in exercises:
         error = errors.get(ex.answer_id, "")
         if error.startswith("NotImplementedError"):

@@ -13,7 +13,8 @@ import json
 import math
 import warnings
 
-MIME = "application/vnd.tlcourse.observation+json"
+from .protocol import MIME
+
 MAX_BYTES = 512_000
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from tlkit.data import DATASETS, dataset_path, write_npz
-from tlkit.paths import MANIFEST, REPO_ROOT, data_dir
+from tlkit.paths import MANIFEST, data_dir
 
 from .limits import Limits
 
@@ -104,6 +104,15 @@ def holdout_inputs_dir() -> Path:
     return folder
 
 
+def grader_packages() -> list[Path]:
+    """The folders of the packages the worker imports, wherever this process imported them from (a checkout, an
+    editable install pointing elsewhere, site-packages): the sandbox mounts these and no other copy."""
+    import autograder
+    import tlkit
+
+    return [Path(module.__file__).resolve().parent for module in (tlkit, autograder)]
+
+
 def _binds_for_python() -> list[str]:
     roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sysconfig.get_paths()["purelib"])}
     args = []
@@ -127,9 +136,10 @@ def bwrap_command(cmd: list[str], workdir: Path, device: str, uid: int | None = 
     for system in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"):
         args += ["--ro-bind-try", system, system]
     args += _binds_for_python()
-    for package in ("tlkit", "autograder"):
-        args += ["--ro-bind", str(REPO_ROOT / package), str(REPO_ROOT / package)]
-    args += ["--tmpfs", str(REPO_ROOT / "autograder" / "rubrics")]  # expectations never enter the sandbox
+    tlkit_dir, autograder_dir = grader_packages()
+    for package in (tlkit_dir, autograder_dir):
+        args += ["--ro-bind", str(package), str(package)]
+    args += ["--tmpfs", str(autograder_dir / "rubrics")]  # expectations never enter the sandbox
     args += ["--ro-bind", str(MANIFEST), str(MANIFEST)]
     for name in DATASETS:
         args += ["--ro-bind", str(dataset_path(name)), f"{SANDBOX_DATA}/{name}.npz"]
@@ -175,6 +185,9 @@ def sandbox_env(env: dict[str, str], workdir: Path, isolated: bool) -> dict[str,
     env = {k: v for k, v in env.items() if not k.startswith(("JUPYTER_", "SSH_", "GIT_"))}
     env.update(HOME=str(workdir), MPLCONFIGDIR=str(workdir / ".matplotlib"), IPYTHONDIR=str(workdir / ".ipython"),
                JUPYTER_RUNTIME_DIR=str(workdir / "runtime"), JUPYTER_DATA_DIR=str(workdir / ".jupyter"))
+    # The worker and the kernel import the grader's own copy of the packages, before any installed one.
+    roots = list(dict.fromkeys(str(p.parent) for p in grader_packages()))
+    env["PYTHONPATH"] = os.pathsep.join([*roots, *filter(None, [env.get("PYTHONPATH")])])
     if isolated:
         env["TLKIT_DATA"] = SANDBOX_DATA
     return env

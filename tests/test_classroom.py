@@ -116,6 +116,14 @@ def test_scores_land_in_the_nbgrader_gradebook(klass, tmp_path):
     with Gradebook(url) as gb:
         scores = {s: gb.find_submission(LN.assignment, s).score for s in ("alice", "bob", "carol", "dave", "erin")}
     assert scores == {"alice": 2, "bob": 0, "carol": 1, "dave": 0, "erin": 1}
+    # a grader fault is no score: it never writes over what the gradebook holds, nor creates a submission
+    alice = next(r for r in records if r["learner"] == "alice")
+    zeros = [{**e, "points": 0.0} for e in alice["exercises"]]
+    faults = [{**alice, "status": "grader_error", "exercises": zeros}, {**alice, "learner": "frank", "status": "grader_error"}]
+    assert export_to_gradebook(faults, url) == 0
+    with Gradebook(url) as gb:
+        assert gb.find_submission(LN.assignment, "alice").score == 2
+        assert "frank" not in {s.id for s in gb.students}
 
 
 # --- a mixed class of every lesson ---------------------------------------------------------------------------------

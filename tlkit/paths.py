@@ -12,4 +12,4 @@ def data_dir() -> Path:
 
 
 MANIFEST = REPO_ROOT / "data" / "manifest.json"
-REBUILD_HINT = "make data   (or: .venv/bin/python -m tlkit.data build)"
+REBUILD_HINT = "make data   (or: .venv/bin/python -m tlkit.build_data)"
