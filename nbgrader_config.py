@@ -53,21 +53,11 @@ _SCRATCH = ROOT / ".nbgrader" / f"release-{os.getpid()}"
 
 def _publish_release(**_hook_args) -> None:
     """post_convert_hook: each assignment written to the scratch folder replaces its folder in lessons/."""
+    from autograder.release import replace_dir
+
     try:
         for new in sorted(_SCRATCH.iterdir()) if _SCRATCH.is_dir() else []:
-            target = ROOT / RELEASE / new.name
-            old = target.with_name(f".{target.name}.old")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(old, ignore_errors=True)
-            if target.exists():
-                target.rename(old)
-            try:
-                new.rename(target)
-            except OSError:
-                if old.exists() and not target.exists():
-                    old.rename(target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
+            replace_dir(new, ROOT / RELEASE / new.name)
     except Exception as err:  # nbgrader logs a failing hook at INFO and carries on: fail the command instead
         print(f"[nbgrader_config] could not move the release into {ROOT / RELEASE}: {err!r}", file=sys.stderr)
         raise SystemExit(1) from err

@@ -42,14 +42,20 @@ def generate(into: Path | None = None, assignments: list[str] | None = None) -> 
             if result.returncode != 0 or not (scratch / assignment).is_dir():
                 raise RuntimeError(f"nbgrader generate_assignment {assignment} failed ({into / assignment} is left "
                                    f"as it was):\n{result.stdout}{result.stderr}")
-            _replace_dir(scratch / assignment, into / assignment)
+            replace_dir(scratch / assignment, into / assignment)
 
 
-def _replace_dir(new: Path, target: Path) -> None:
+def replace_dir(new: Path, target: Path) -> None:
+    """Put the folder ``new`` where ``target`` is; if that fails, ``target`` is left as it was."""
     target.parent.mkdir(parents=True, exist_ok=True)
     old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         target.rename(old)
-    shutil.move(str(new), str(target))
+    try:
+        shutil.move(str(new), str(target))
+    except OSError:
+        if old.exists() and not target.exists():
+            old.rename(target)
+        raise
     shutil.rmtree(old, ignore_errors=True)

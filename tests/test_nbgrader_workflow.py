@@ -288,3 +288,9 @@ def test_config_adds_the_scrubbers_to_nbgraders_feedback_defaults(tmp_path, monk
     scratch = Path(config.GenerateAssignmentApp.CourseDirectory.release_directory)
     assert scratch.parent == tmp_path.resolve() / ".nbgrader" and scratch.name == f"release-{os.getpid()}"
     assert callable(config.GenerateAssignmentApp.GenerateAssignment.post_convert_hook)
+
+
+def test_the_readme_shows_exactly_the_lines_this_file_runs():
+    readme = (REPO / "README.md").read_text()
+    for line in (GENERATE, AUTOGRADE, FEEDBACK, EXPORT):
+        assert f"\n     {line}\n" in readme, f"README.md no longer shows `{line}`: keep it and this test in step"
