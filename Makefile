@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: course test venv data lessons lab benchmark lint constraints clean
+.PHONY: course test venv data lessons lab lab-instructor benchmark lint constraints clean
 
 course: data            ## run every solution, grade solutions and blank lessons, print the table
 	$(PY) -m autograder course
@@ -35,7 +35,11 @@ data: venv              ## build the offline data sets (skips what already match
 lessons: venv           ## regenerate lessons/ from solutions/
 	$(PY) -m autograder release
 
-lab: data               ## JupyterLab on the course
+lab: data               ## JupyterLab for learners: nbgrader's Validate button and assignment list, no instructor tools
+	JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter/learner$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
+	  $(VENV)/bin/jupyter lab --notebook-dir=.
+
+lab-instructor: data    ## JupyterLab with nbgrader's instructor tools too (formgrader, Create Assignment, courses)
 	$(VENV)/bin/jupyter lab --notebook-dir=.
 
 benchmark: data         ## timings -> benchmarks/results.json, outcomes over 3 seeds -> benchmarks/outcomes.json, lesson 05's rate sweep
