@@ -11,6 +11,7 @@ baselines, comparison plots) are often its slowest.
 from __future__ import annotations
 
 import copy
+import difflib
 
 import nbformat
 from nbformat import NotebookNode
@@ -65,10 +66,11 @@ def assemble(learner: NotebookNode, source: NotebookNode, ln: LessonNotebook) ->
 
     for cell in learner.cells:
         gid = nbgrader_meta(cell).get("grade_id")
-        if gid in placed:
-            continue  # a duplicated graded cell: the first copy counts
+        answer = gid in src_cells and role(src_cells[gid]) == "answer"
+        if gid in placed and not answer:
+            continue  # a duplicated locked or test cell: the first copy counts
         if gid in src_cells:
-            if role(src_cells[gid]) == "answer":
+            if answer:  # every copy, in order (a cell split in JupyterLab keeps its grade_id in both halves)
                 add(gid, _clean(cell))
             else:
                 add_from_source(gid)
@@ -94,6 +96,41 @@ def assemble(learner: NotebookNode, source: NotebookNode, ln: LessonNotebook) ->
     answers = {i: nbgrader_meta(c)["grade_id"] for i, c in enumerate(out)
                if nbgrader_meta(c).get("grade_id") in src_cells and role(src_cells[nbgrader_meta(c)["grade_id"]]) == "answer"}
     return nb, answers
+
+
+METADATA_LOST = ("Your notebook had lost its nbgrader metadata (some editors and notebook cleaners remove it), so "
+                 "the grader matched your cells to the lesson's by their place and text. Check that every answer "
+                 "below is yours; next time, work in a fresh copy of the lesson.")
+METADATA_UNRECOVERABLE = ("Your notebook has no nbgrader metadata (some editors and notebook cleaners remove it) and "
+                          "its cells could not be matched to the lesson's, so no answer was found. Copy your answers "
+                          "into a fresh copy of the lesson and hand that in.")
+
+
+def reattach_metadata(learner: NotebookNode, release: NotebookNode) -> tuple[NotebookNode, str | None]:
+    """A notebook stripped of its nbgrader metadata gets it back from the released lesson.
+
+    Cells whose text is the release's (prompts, locked cells, visible checks) anchor the alignment; the learner's
+    code cells between two anchors where the release has one answer cell become that answer (a split answer in
+    several cells included). Returns the notebook and a note for the learner, or ``(learner, None)`` when the
+    notebook still has its metadata."""
+    if any(nbgrader_meta(c).get("grade_id") for c in learner.cells):
+        return learner, None
+    nb = copy.deepcopy(learner)
+    key = [(c.cell_type, c.source.strip()) for c in nb.cells]
+    ref = [(c.cell_type, c.source.strip()) for c in release.cells]
+    found = False
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, key, ref, autojunk=False).get_opcodes():
+        if tag == "equal":
+            for i, j in zip(range(i1, i2), range(j1, j2)):
+                nb.cells[i].metadata["nbgrader"] = copy.deepcopy(release.cells[j].metadata.get("nbgrader", {}))
+        elif tag == "replace":
+            answers = [release.cells[j] for j in range(j1, j2) if role(release.cells[j]) == "answer"]
+            if len(answers) == 1 and answers[0].cell_type == "code":
+                for i in range(i1, i2):
+                    if nb.cells[i].cell_type == "code":
+                        nb.cells[i].metadata["nbgrader"] = copy.deepcopy(answers[0].metadata["nbgrader"])
+                        found = True
+    return nb, METADATA_LOST if found else METADATA_UNRECOVERABLE
 
 
 def _clean(cell: NotebookNode) -> NotebookNode:

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 
 from . import protocol as wire
-from .assemble import assemble
+from .assemble import assemble, reattach_metadata
 from .environment import kernel_env, resolve_device, versions
 from .lessons import LessonNotebook, identify, parse_stem
 from .rubric import NOT_ANSWERED, judge_payload, load_exercises
@@ -118,6 +118,9 @@ def grade_notebook(path: str | Path, device: str = "auto", cell_timeout: int = 1
         report.lesson, report.framework = ln.lesson, ln.framework
         exercises = load_exercises(ln.lesson)
         report.max_score = sum(e.points for e in exercises)
+        if ln.release.exists():
+            nb, note = reattach_metadata(nb, nbformat.read(ln.release, as_version=4))
+            report.notes += [note] if note else []
         runnable, answers = assemble(nb, nbformat.read(ln.solution, as_version=4), ln)
         env = kernel_env(report.device, ln.framework)
         if ln.framework == "keras":

@@ -5,6 +5,8 @@ Imported by both sides (``runner`` writes, ``worker``/``grade`` read), so an eve
 
 from __future__ import annotations
 
+import re
+
 # Events, in the order a run can produce them.
 START = "start"  # the kernel is up: {kernel_pid}
 CELL = "cell"  # a code cell finished: {index, status, ename?, evalue?}
@@ -20,3 +22,10 @@ CELL_TIMEOUT = "CellTimeout"  # the ``ename`` of a cell stopped at its time limi
 
 PROBE_KEY = "tlcourse_probe"  # cell metadata key marking the cells the grader inserted
 MIME = "application/vnd.tlcourse.observation+json"  # a probe's display output
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def plain(text: str) -> str:
+    """Text without terminal colour codes (Keras and IPython colour their error messages)."""
+    return _ANSI.sub("", str(text))

@@ -13,6 +13,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .protocol import plain
+
 NOT_ANSWERED = "Not answered yet: replace `raise NotImplementedError()` with your code."
 
 
@@ -33,7 +35,7 @@ def judge_payload(exercise: Exercise, payload: dict) -> list[str]:
     """Failure messages for one probe payload (``{"ok": bool, "observation"|"error": ...}``)."""
     if not payload.get("ok"):
         err = payload.get("error", {})
-        kind, message = err.get("type", "Error"), err.get("message", "")
+        kind, message = err.get("type", "Error"), plain(err.get("message", ""))
         if kind == "Missing":
             return [message]
         if kind == "NotImplementedError":

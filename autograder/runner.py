@@ -47,7 +47,7 @@ class EventLog:
 
 
 def _short(text: str, limit: int = 500) -> str:
-    text = str(text)
+    text = wire.plain(text)
     return text if len(text) <= limit else text[:limit] + "…"
 
 

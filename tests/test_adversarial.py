@@ -13,6 +13,7 @@ import socket
 import threading
 from pathlib import Path
 
+import nbformat
 import pytest
 from submissions import answer_sources, solved
 
@@ -190,14 +191,44 @@ def test_renamed_cell_ids_and_missing_metadata_still_graded(graded):
     assert by_id(report) == {"load_data": 1, "first_model": 1}
 
 
-def test_duplicated_answer_cell_first_copy_counts(graded):
+def test_duplicated_answer_cell_runs_as_the_learners_notebook_does(graded):
+    """Both copies run, in order, as Run All runs them: the second (wrong) copy is what the check sees."""
     nb = solved(L00)
     idx = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "first_model")
     dup = json.loads(json.dumps(nb.cells[idx]))
     dup["source"] = WRONG
     nb.cells.insert(idx + 1, type(nb.cells[idx])(dup))
     report = graded("adv-duplicate", nb)
-    assert by_id(report) == {"load_data": 1, "first_model": 1}
+    assert by_id(report) == {"load_data": 1, "first_model": 0}
+
+
+def test_answer_split_in_two_cells_is_graded_as_one(graded):
+    """JupyterLab's split-cell keeps the grade_id in both halves: the answer is their concatenation."""
+    nb = solved(L00)
+    idx = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "first_model")
+    lines = nb.cells[idx].source.splitlines()
+    cut = next(i for i in range(len(lines) // 2, len(lines)) if lines[i] and not lines[i][0].isspace())
+    second = json.loads(json.dumps(nb.cells[idx]))
+    nb.cells[idx].source, second["source"] = "\n".join(lines[:cut]), "\n".join(lines[cut:])
+    nb.cells.insert(idx + 1, type(nb.cells[idx])(second))
+    assert nb.cells[idx].source and nb.cells[idx + 1].source
+    report = graded("adv-split", nb)
+    assert by_id(report) == {"load_data": 1, "first_model": 1}, [e.messages for e in report.exercises]
+
+
+def test_notebook_stripped_of_its_metadata_is_matched_to_the_lesson(graded):
+    from autograder.assemble import METADATA_LOST, METADATA_UNRECOVERABLE
+
+    nb = solved(L00)
+    nb.metadata.pop("tlcourse")
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)  # what a notebook cleaner does
+    report = graded("adv-stripped", nb, lesson=L00)
+    assert by_id(report) == {"load_data": 1, "first_model": 1} and METADATA_LOST in report.notes
+
+    unrelated = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('my own notes')")])
+    report = graded("adv-stripped-unrelated", unrelated, lesson=L00)
+    assert report.score == 0 and METADATA_UNRECOVERABLE in report.notes
 
 
 def test_reordered_cells_keep_their_checks(graded):
