@@ -126,7 +126,8 @@ def test_twins_export_the_same_names():
     expected = {
         "FRAMEWORK", "get_device", "seed_everything", "to_inputs", "make_batches", "load_batches", "fit",
         "evaluate", "predict", "count_params", "plot_history", "show_images", "plot_confusion_matrix",
-        "load_backbone", "preprocess_inputs", "task_gradients", "loss_gradients", "shared_init",
+        "load_backbone", "preprocess_inputs", "task_gradients", "loss_gradients", "shared_init", "to_numpy",
+        "model_device",
     }  # fmt: skip
     assert set(torch_all) == expected
 
@@ -167,6 +168,15 @@ def test_plots_are_reexported_from_tlkit_plots():
         from_plots = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "plots" and n.level == 1]
         names = {alias.name for node in from_plots for alias in node.names}
         assert {"plot_history", "show_images", "plot_confusion_matrix"} <= names
+
+
+def test_neither_twin_imports_the_other():
+    for name, tree in TREES.items():
+        other = {"pytorch": "keras", "keras": "pytorch"}[name]
+        relative = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1
+                    for alias in node.names} | {node.module for node in ast.walk(tree)
+                                                if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module}
+        assert other not in relative, f"tlkit/{name}.py imports tlkit/{other}.py"
 
 
 def test_each_module_imports_only_its_framework():

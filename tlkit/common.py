@@ -151,6 +151,15 @@ def split_dataset(name: str, val_fraction: float = 0.2, seed: int = 0) -> tuple[
 
 
 # ----------------------------------------------------------------- history and progress
+def load_batches(make_batches, name: str, batch_size: int, val_fraction: float, seed: int):
+    """Both twins' ``load_batches``: the stratified split of a course data set, batched by the twin's
+    ``make_batches`` (training batches shuffled by ``seed``; no validation batches when ``val_fraction=0``)."""
+    (x_train, y_train), (x_val, y_val), classes = split_dataset(name, val_fraction, seed)
+    train = make_batches(x_train, y_train, batch_size, shuffle=True, seed=seed)
+    val = make_batches(x_val, y_val, batch_size) if len(y_val) else None
+    return train, val, classes
+
+
 def metric_name(key: str) -> str:
     """The course's name for a history key: ``"val_sparse_categorical_accuracy"`` -> ``"val_accuracy"``."""
     prefix = "val_" if key.startswith("val_") else ""

@@ -92,6 +92,7 @@ __all__ = [
     "load_batches",
     "loss_gradients",
     "make_batches",
+    "model_device",
     "plot_confusion_matrix",
     "plot_history",
     "predict",
@@ -101,6 +102,7 @@ __all__ = [
     "show_images",
     "task_gradients",
     "to_inputs",
+    "to_numpy",
 ]
 
 FRAMEWORK = "keras"
@@ -173,9 +175,9 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
         # process should not load TensorFlow; these two lines are the rest of what it does.
         global_state.set_global_attribute("global_random_seed", seed)
         global_state.set_global_attribute("global_seed_generator", None)
-        from . import pytorch  # torch backend only: keras has loaded torch already
+        from . import torch_runtime  # torch backend only: keras has loaded torch already
 
-        pytorch.seed_everything(seed, deterministic)
+        torch_runtime.seed_torch(seed, deterministic)
         return
     keras.utils.set_random_seed(seed)  # python, numpy, TensorFlow and Keras' own seed
     if deterministic:
@@ -260,10 +262,7 @@ def load_batches(
     proportions kept (stratified) by ``seed``; training batches are shuffled.
     ``val_fraction=0`` gives ``val_batches = None``.
     """
-    (x_train, y_train), (x_val, y_val), classes = common.split_dataset(name, val_fraction, seed)
-    train = make_batches(x_train, y_train, batch_size, shuffle=True, seed=seed)
-    val = make_batches(x_val, y_val, batch_size) if len(y_val) else None
-    return train, val, classes
+    return common.load_batches(make_batches, name, batch_size, val_fraction, seed)
 
 
 class _ProgressBar(keras.callbacks.Callback):
@@ -363,6 +362,20 @@ def predict(
     """
     with _device_scope(device):
         return np.asarray(model.predict(make_batches(x, batch_size=batch_size), verbose=0))
+
+
+def to_numpy(x) -> np.ndarray:
+    """A tensor or variable of the backend (on any device), an array or a list, as a numpy array."""
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def model_device(model: keras.Model) -> str:
+    """Where the model's weights are: ``"cpu"``, ``"cuda"`` (torch backend) or ``"gpu"`` (TensorFlow)."""
+    if not model.weights:
+        return "cpu"
+    value = model.weights[0].value
+    where = str(getattr(value, "device", "cpu")).lower()
+    return "cuda" if "cuda" in where else "gpu" if "gpu" in where else "cpu"
 
 
 def count_params(model: keras.Model, trainable_only: bool = False) -> int:

@@ -15,8 +15,6 @@ Models output logits (no softmax at the end), in both frameworks.
 
 from __future__ import annotations
 
-import os
-import random
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -24,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from . import common, pretrained
+from . import common, pretrained, torch_runtime
 from .plots import plot_confusion_matrix, plot_history, show_images
 
 __all__ = [
@@ -37,6 +35,7 @@ __all__ = [
     "load_batches",
     "loss_gradients",
     "make_batches",
+    "model_device",
     "plot_confusion_matrix",
     "plot_history",
     "predict",
@@ -46,6 +45,7 @@ __all__ = [
     "show_images",
     "task_gradients",
     "to_inputs",
+    "to_numpy",
 ]
 
 FRAMEWORK = "pytorch"
@@ -75,18 +75,7 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     ``deterministic=True`` also asks torch for deterministic algorithms (a warning,
     not an error, where none exists) and turns off cuDNN autotuning and TF32 maths.
     """
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every GPU
-    # torch.use_deterministic_algorithms() would also import the inductor compiler (+2 s per notebook)
-    # only to set its flag; the course never compiles models, so set the eager flag alone.
-    torch._C._set_deterministic_algorithms(deterministic, warn_only=True)
-    torch.backends.cudnn.deterministic = deterministic
-    if deterministic:
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+    torch_runtime.seed_torch(seed, deterministic)
 
 
 def to_inputs(x: np.ndarray, scale: float | None = None) -> torch.Tensor:
@@ -131,13 +120,10 @@ def load_batches(
     proportions kept (stratified) by ``seed``; training batches are shuffled.
     ``val_fraction=0`` gives ``val_batches = None``.
     """
-    (x_train, y_train), (x_val, y_val), classes = common.split_dataset(name, val_fraction, seed)
-    train = make_batches(x_train, y_train, batch_size, shuffle=True, seed=seed)
-    val = make_batches(x_val, y_val, batch_size) if len(y_val) else None
-    return train, val, classes
+    return common.load_batches(make_batches, name, batch_size, val_fraction, seed)
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
+def model_device(model: torch.nn.Module) -> torch.device:
     """Where the model's parameters are (CPU for a model without any)."""
     first = next(model.parameters(), None)
     return first.device if first is not None else torch.device("cpu")
@@ -219,7 +205,7 @@ def evaluate(
 
     Runs in eval mode without gradients, on ``device`` (default: where the model is).
     """
-    device = _model_device(model) if device is None else torch.device(device)
+    device = model_device(model) if device is None else torch.device(device)
     model.to(device)
     was_training = model.training
     model.eval()
@@ -240,7 +226,7 @@ def predict(
     ``x`` is prepared with :func:`to_inputs`; runs in eval mode without gradients,
     on ``device`` (default: where the model is). Take ``.argmax(axis=1)`` for labels.
     """
-    device = _model_device(model) if device is None else torch.device(device)
+    device = model_device(model) if device is None else torch.device(device)
     model.to(device)
     was_training = model.training
     model.eval()
@@ -250,6 +236,13 @@ def predict(
             outputs.append(model(inputs.to(device)).cpu())
     model.train(was_training)
     return torch.cat(outputs).numpy()
+
+
+def to_numpy(x) -> np.ndarray:
+    """A tensor (on any device, with or without a gradient), an array or a list, as a numpy array."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
 
 
 def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
@@ -305,7 +298,7 @@ def task_gradients(
     """
     loss_fn = loss if loss is not None else torch.nn.CrossEntropyLoss()
     params = [p for p in model.parameters() if p.requires_grad]
-    device = _model_device(model)
+    device = model_device(model)
     model.train()
     outputs = model(inputs.to(device))
     labels = labels.to(device)

@@ -338,3 +338,12 @@ def test_loss_gradients_returns_the_loss_and_one_gradient_per_variable():
     assert float(keras.ops.convert_to_numpy(loss)) == 8.0
     np.testing.assert_allclose(keras.ops.convert_to_numpy(grads[0]), [5.0, -4.0])
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(grads[1]), np.zeros(3))
+
+
+def test_to_numpy_and_model_device():
+    x = keras.ops.ones((2, 3)) * 2
+    assert isinstance(tl.to_numpy(x), np.ndarray) and tl.to_numpy(x).tolist() == [[2.0] * 3] * 2
+    assert tl.to_numpy(keras.Variable(np.arange(3.0))).tolist() == [0.0, 1.0, 2.0]
+    model = small_mlp()
+    model(np.zeros((1, 8, 8, 1), dtype="float32"))
+    assert tl.model_device(model) == "cpu"

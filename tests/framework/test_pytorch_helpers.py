@@ -297,3 +297,10 @@ def test_loss_gradients_returns_the_loss_and_one_gradient_per_variable():
     assert float(loss) == 8.0 and not loss.requires_grad
     assert torch.allclose(grads[0], torch.tensor([5.0, -4.0])) and torch.equal(grads[1], torch.zeros(3))
     assert w.grad is None  # nothing accumulated
+
+
+def test_to_numpy_and_model_device():
+    x = torch.ones(2, 3, requires_grad=True) * 2
+    assert isinstance(tl.to_numpy(x), np.ndarray) and tl.to_numpy(x).tolist() == [[2.0] * 3] * 2
+    assert tl.to_numpy([1, 2]).tolist() == [1, 2]
+    assert tl.model_device(small_mlp()) == torch.device("cpu") and tl.model_device(nn.ReLU()).type == "cpu"
