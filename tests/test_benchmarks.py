@@ -329,7 +329,7 @@ def test_benchmark_class_holds_the_asked_number_of_blank_lessons(tmp_path, blank
 
     ln = next(ln for ln in all_lesson_notebooks() if ln.stem == "01_ml_basics_pytorch")
     submitted = class_bench.make_class(tmp_path, ln, 10, blank_every)
-    files = sorted(submitted.glob(f"*/{ln.lesson}/{ln.stem}.ipynb"))
+    files = sorted(submitted.glob(f"*/{ln.assignment}/{ln.stem}.ipynb"))
     assert len(files) == 10
     assert sum(f.read_bytes() == ln.release.read_bytes() for f in files) == blanks
 

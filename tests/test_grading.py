@@ -10,7 +10,7 @@ from wrong_answers import GROUPS, wrong_source
 
 from autograder.assemble import assemble, nbgrader_meta, role
 from autograder.rubric import NOT_ANSWERED, load_exercises
-from autograder.runner import PROBE_KEY
+from autograder.protocol import PROBE_KEY
 
 pytestmark = pytest.mark.slow
 
