@@ -9,8 +9,8 @@ from submissions import solved
 from wrong_answers import GROUPS, wrong_source
 
 from autograder.assemble import assemble, nbgrader_meta, role
-from autograder.rubric import NOT_ANSWERED, load_exercises
 from autograder.protocol import PROBE_KEY
+from autograder.rubric import NOT_ANSWERED, load_exercises
 
 pytestmark = pytest.mark.slow
 
