@@ -29,18 +29,13 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import numpy as np
-
-from tlkit.data import DATASETS, dataset_path, write_npz
-from tlkit.paths import MANIFEST, data_dir
-
+from .course_files import SANDBOX_DATA, sandbox_mounts
 from .limits import Limits
 
 CGROUP_V1 = Path("/sys/fs/cgroup")
 SANDBOX_UIDS = range(61000, 62000)  # dedicated uids for submissions (no account needed); one per running worker
 _next_uid = itertools.cycle(SANDBOX_UIDS)
 UID_LOCKS = Path(tempfile.gettempdir()) / "tlcourse-sandbox-uids"  # the grader's /tmp: sandboxes get their own
-SANDBOX_DATA = "/course-data"
 
 
 @functools.cache
@@ -93,17 +88,6 @@ def sandbox_uid():
     raise RuntimeError(f"all {len(SANDBOX_UIDS)} sandbox uids are in use by running submissions")
 
 
-def holdout_inputs_dir() -> Path:
-    """Held-out images without their labels (what a probe may see), written once next to the data."""
-    folder = data_dir() / "cache" / "holdout_inputs"
-    for name in DATASETS:
-        target = folder / f"{name}.npz"
-        if not target.exists():
-            with np.load(dataset_path(name, "holdout"), allow_pickle=False) as npz:
-                write_npz(target, {"x": npz["x"]}, compressed=False)
-    return folder
-
-
 def grader_packages() -> list[Path]:
     """The folders of the packages the worker imports, wherever this process imported them from (a checkout, an
     editable install pointing elsewhere, site-packages): the sandbox mounts these and no other copy."""
@@ -140,11 +124,8 @@ def bwrap_command(cmd: list[str], workdir: Path, device: str, uid: int | None = 
     for package in (tlkit_dir, autograder_dir):
         args += ["--ro-bind", str(package), str(package)]
     args += ["--tmpfs", str(autograder_dir / "rubrics")]  # expectations never enter the sandbox
-    args += ["--ro-bind", str(MANIFEST), str(MANIFEST)]
-    for name in DATASETS:
-        args += ["--ro-bind", str(dataset_path(name)), f"{SANDBOX_DATA}/{name}.npz"]
-    args += ["--ro-bind", str(holdout_inputs_dir()), f"{SANDBOX_DATA}/holdout"]
-    args += ["--ro-bind-try", str(data_dir() / "weights"), f"{SANDBOX_DATA}/weights"]  # pretrained backbones
+    for host, inside, required in sandbox_mounts():
+        args += ["--ro-bind" if required else "--ro-bind-try", str(host), inside]
     args += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
     if uid is None:
         return args + ["--", *cmd]

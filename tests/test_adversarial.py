@@ -17,9 +17,10 @@ import nbformat
 import pytest
 from submissions import answer_sources, solved
 
+from autograder.course_files import holdout_inputs_dir
 from autograder.grade import MAX_NOTEBOOK_BYTES
 from autograder.lessons import REPO_ROOT, LessonNotebook
-from autograder.sandbox import bwrap_works, dedicated_uid_works, holdout_inputs_dir, pids_cgroup_available
+from autograder.sandbox import bwrap_works, dedicated_uid_works, pids_cgroup_available
 
 pytestmark = pytest.mark.slow
 L00 = LessonNotebook("00_setup", "pytorch")
