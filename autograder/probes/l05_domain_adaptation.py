@@ -167,10 +167,44 @@ def probe_dann(ns, framework):
 
 
 # ----------------------------------------------------------------- Part D: CORAL
+def _torch_input_gradients(fn, arrays, device=None):
+    """Norms of the gradient of fn(*arrays) for each input (0.0 where none reaches it)."""
+    import torch
+
+    inputs = [torch.tensor(x, requires_grad=True, device=device) for x in arrays]
+    out = fn(*inputs)
+    if not torch.is_tensor(out) or not out.requires_grad:  # e.g. a number computed outside torch, wrapped back
+        return [0.0] * len(inputs)
+    grads = torch.autograd.grad(out.sum(), inputs, allow_unused=True)
+    return [0.0 if g is None else float(g.detach().norm().cpu()) for g in grads]
+
+
+def _input_gradients(fn, arrays, framework):
+    if framework == "pytorch":
+        return _torch_input_gradients(fn, arrays)
+    import keras
+
+    if keras.backend.backend() == "torch":
+        return _torch_input_gradients(fn, arrays, device=keras.ops.convert_to_tensor(arrays[0]).device)
+    import tensorflow as tf  # TensorFlow backend: Keras has loaded it already
+
+    inputs = [tf.constant(x) for x in arrays]
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        total = tf.reduce_sum(tf.cast(tf.convert_to_tensor(fn(*inputs)), tf.float32))
+    return [0.0 if g is None else float(tf.norm(g).numpy()) for g in tape.gradient(total, inputs)]
+
+
 def probe_coral(ns, framework):
     coral_loss = callable_(ns, "coral_loss")
-    return {"values": [_scalar(coral_loss(_tensor(a, framework), _tensor(b, framework)), framework)
-                       for a, b in coral_inputs()]}
+    obs = {"values": [_scalar(coral_loss(_tensor(a, framework), _tensor(b, framework)), framework)
+                      for a, b in coral_inputs()]}
+    # Training needs the loss's gradient w.r.t. both batches of features (a pair with different covariances).
+    try:
+        obs["gradient_norms"] = _input_gradients(coral_loss, coral_inputs()[1], framework)
+    except Exception as err:  # noqa: BLE001  (the learner's code raised on features that carry gradients)
+        obs["gradient_error"] = f"{type(err).__name__}: {err}"[:300]
+    return obs
 
 
 PROBES = {"test_grl": probe_grl, "test_lambda_schedule": probe_lambda_schedule, "test_dann": probe_dann,

@@ -176,7 +176,32 @@ def coral_reference(a, b, centre=True, ddof=1, scale=4):
     return float(((ca - cb) ** 2).sum() / (scale * d * d))
 
 
+CORAL_MIN_GRADIENT = 1e-6  # norm of the loss's gradient w.r.t. each batch of features (about 0.1-1 on the probe's pair)
+
+
 def judge_coral(obs):
+    return _coral_value_messages(obs) + _coral_gradient_messages(obs)
+
+
+def _coral_gradient_messages(obs):
+    why = ("computed outside the framework, e.g. with NumPy (`np.cov`, `.numpy()`, `.detach()`) and wrapped back into "
+           "a tensor")
+    if "gradient_error" in obs:
+        return [(f"No gradient flows through your CORAL loss ({why}?): called on features that carry gradients, it "
+                f"raised {obs['gradient_error']}. Compute it with the framework's own operations.")]
+    norms = obs.get("gradient_norms")
+    if norms is None:
+        return []
+    dead = [side for side, n in zip(("source", "target"), norms) if not float(n) > CORAL_MIN_GRADIENT]
+    if not dead:
+        return []
+    where = "either batch of features" if len(dead) == 2 else f"the {dead[0]} features"
+    return [(f"No gradient flows through your CORAL loss to {where}: its value may be right, but it was {why}, so "
+            "training cannot use it to align the features. Compute the covariances with the framework's own "
+            "operations (`torch` / `keras.ops`), without detaching.")]
+
+
+def _coral_value_messages(obs):
     values = [float(v) for v in obs["values"]]
     pairs = coral_inputs()
 
