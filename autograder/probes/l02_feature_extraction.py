@@ -173,8 +173,46 @@ def probe_head(ns, framework):
     with _no_grad(framework):
         features = extract_features(require(ns, "backbone"), _holdout_images(), 64)
         scores = _head_predictions(head, features, framework)
-    return {"val_accuracy": float(history["val_accuracy"][-1]), "scores_shape": list(np.shape(scores)),
-            "holdout_pred": np.asarray(scores).argmax(axis=1).tolist()}
+    obs = {"val_accuracy": float(history["val_accuracy"][-1]), "scores_shape": list(np.shape(scores)),
+           "holdout_pred": np.asarray(scores).argmax(axis=1).tolist()}
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim == 2 and scores.size and np.isfinite(scores).all():
+        # Probabilities or logits? (A softmax in the head makes every row non-negative and sum to 1.)
+        obs["score_range"] = [float(scores.min()), float(scores.max())]
+        obs["row_sum_error"] = float(np.abs(scores.sum(axis=1) - 1.0).max())
+    losses = history.get("loss", []) if isinstance(history, dict) else []
+    if len(losses):
+        obs["min_train_loss"] = float(np.min(np.asarray(losses, dtype=np.float64)))
+    if framework == "keras":
+        obs["loss_on_probabilities"] = _keras_loss_on_probabilities(head)
+    return obs
+
+
+def loss_probe_inputs():
+    """Labels and rows of class probabilities on which the probe evaluates the loss a Keras head was compiled with."""
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 2, size=(16, N_CLASSES))
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return rng.integers(0, N_CLASSES, size=16), (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _keras_loss_on_probabilities(model):
+    """The mean loss ``model`` was compiled with, on loss_probe_inputs() (None: no loss, or one of another form).
+
+    It tells whether that loss reads the outputs as logits or as probabilities. (TensorFlow's cross-entropy quietly
+    trains a softmax output on the logits inside it, with a warning; the torch backend applies the softmax twice.)"""
+    import keras
+
+    loss = getattr(model, "loss", None)
+    try:
+        loss = keras.losses.get(loss) if isinstance(loss, str) else loss
+        if not callable(loss):
+            return None
+        y, p = loss_probe_inputs()
+        value = loss(keras.ops.convert_to_tensor(y), keras.ops.convert_to_tensor(p))  # plain tensors: no softmax
+        return float(np.mean(keras.ops.convert_to_numpy(value)))
+    except Exception:  # noqa: BLE001  (a loss of another form: unknown)
+        return None
 
 
 # ----------------------------------------------------------------- Part D: a small CNN from scratch

@@ -1,16 +1,21 @@
 """Lesson 02 rubric: freeze a backbone, extract features, a linear head on them, a small CNN from scratch."""
 
+import math
+
 import numpy as np
 
 from tlkit.data import load_dataset
 
-from ..probes.l02_feature_extraction import DATASET, N_CLASSES, N_FEATURE_IMAGES
+from ..probes.l02_feature_extraction import DATASET, N_CLASSES, N_FEATURE_IMAGES, loss_probe_inputs
 from ..rubric import Exercise
 
 FEATURE_TOLERANCE = 0.02  # max |difference| to the grader's inference-mode features (they span about -0.4..30;
 #                           CPU vs GPU differ by < 1e-3; batch-norm in train mode or [0, 1] pixels differ by > 1)
 HEAD_MIN_VAL_ACCURACY = 0.6  # the visible check of the test cell (last epoch of `head_history`)
 HEAD_MIN_ACCURACY = 0.75  # a linear head on frozen features, 5 labels per class: ~0.89-0.94 on the held-out patches
+PROBABILITY_TOLERANCE = 1e-4  # float32 softmax rows: every score in [0, 1] and each row summing to 1 within this
+LOSS_TOLERANCE = 1e-3  # relative: float32 loss vs the two readings of its inputs (they differ by > 50 %)
+LOSS_FLOOR_MARGIN = 0.01  # cross-entropy on logits of probabilities never falls below log(1 + (K - 1) / e)
 SCRATCH_PARAMS = (3 * 9 * 16 + 16) + (16 * 9 * 32 + 32) + (32 * 9 * 64 + 64) + (64 * N_CLASSES + N_CLASSES)  # 24,104
 SCRATCH_MIN_ACCURACY = 0.3  # trained from scratch on 40 images it reaches ~0.6; chance is 0.125
 
@@ -69,11 +74,51 @@ def judge_features(obs):
             "and keep the rows in the order of the images.")]
 
 
+def _loss_reads_logits(value) -> bool | None:
+    """Whether the loss whose value on loss_probe_inputs() is ``value`` read them as logits (None: neither way)."""
+    y, p = loss_probe_inputs()
+    p = p.astype(np.float64)
+    rows = np.arange(len(y))
+    as_probabilities = np.mean(-np.log(p[rows, y]))
+    as_logits = np.mean(np.log(np.exp(p).sum(axis=1)) - p[rows, y])
+    for reading, expected in ((True, as_logits), (False, as_probabilities)):
+        if abs(value - expected) <= LOSS_TOLERANCE * max(1.0, abs(expected)):
+            return reading
+    return None
+
+
+def _trained_a_softmax_on_logits(obs) -> bool:
+    """The head outputs probabilities AND was trained with a loss that takes them for logits.
+
+    On Keras the probe evaluates the loss the head was compiled with. Otherwise, from the history: cross-entropy on
+    logits of scores in [0, 1] cannot fall below log(1 + (K - 1) / e) (the right class at 1, the others at 0), so a
+    training loss below that bound means the loss read the scores as probabilities, which is consistent."""
+    if "score_range" not in obs:
+        return False
+    low, high = obs["score_range"]
+    probabilities = low >= -PROBABILITY_TOLERANCE and high <= 1 + PROBABILITY_TOLERANCE and \
+        obs["row_sum_error"] <= PROBABILITY_TOLERANCE
+    if not probabilities:
+        return False
+    reads_logits = _loss_reads_logits(obs["loss_on_probabilities"]) \
+        if obs.get("loss_on_probabilities") is not None else None
+    if reads_logits is not None:
+        return reads_logits
+    floor = math.log(1 + (N_CLASSES - 1) / math.e)
+    return obs.get("min_train_loss", floor) >= floor - LOSS_FLOOR_MARGIN
+
+
 def judge_head(obs):
     msgs = []
     if obs["scores_shape"][1:] != [N_CLASSES]:
         return [(f"`head` should output {N_CLASSES} class scores per feature vector; it outputs shape "
                 f"{tuple(obs['scores_shape'])} for the held-out features.")]
+    if _trained_a_softmax_on_logits(obs):
+        msgs.append("Your head ends in a softmax, but the loss expects logits (raw scores): `tl.fit`'s cross-entropy "
+                    "applies the softmax itself. A second softmax squashes the scores and weakens the gradients "
+                    "(Keras on TensorFlow quietly undoes it, with a warning; PyTorch and the torch backend do not). "
+                    "Remove the softmax: the head is a single linear layer, and the `argmax` of its logits gives the "
+                    "same class.")
     acc = _holdout_accuracy(obs["holdout_pred"])
     if obs["val_accuracy"] < HEAD_MIN_VAL_ACCURACY or acc < HEAD_MIN_ACCURACY:
         msgs.append(f"Your `head` classifies {obs['val_accuracy']:.0%} of the validation features and {acc:.0%} of "
