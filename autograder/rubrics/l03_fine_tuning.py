@@ -9,6 +9,10 @@ from ..rubric import Exercise
 
 FINE_TUNE_MIN_ACCURACY = 0.85  # measured on the 200 held-out textures; see the lesson's report
 N_BLOCKS = 16
+CHANGE_TOLERANCE = 1e-6  # max |change| of a tensor below which stage 2 left it as it was (Adam at 1e-4 moves the
+#                          tuned weights by ~1e-3; frozen ones stay bit for bit on CPU and GPU)
+LR_TOO_HIGH = 3.0  # a stage-2 rate over this many times the instructed one (10x is the classic slip) is too high,
+#                    unless make_optimizer itself gives that rate for the instructed arguments (Part C's business)
 
 
 def judge_head_first(obs):
@@ -23,6 +27,11 @@ def judge_head_first(obs):
     if obs["backbone_trainable"]:
         msgs.append(f"The backbone still has {obs['backbone_trainable']} trainable parameters in stage 1: freeze it "
                     "so that the random head cannot wreck the pretrained weights.")
+    if obs.get("backbone_training_mode"):
+        msgs.append("Your model runs the backbone in training mode when it is called as `model(images)`: did "
+                    "`build_classifier` call the backbone with `training=True`? Its dropout is then on when you "
+                    "predict, and once layers are unfrozen its batch-norm layers normalise with each batch's "
+                    "statistics and overwrite their ImageNet averages. Call the backbone with `training=False`.")
     return msgs
 
 
@@ -76,8 +85,51 @@ def judge_param_groups(obs):
     return msgs
 
 
-def judge_fine_tune(obs):
+def _changed(value) -> bool:
+    return value is not None and float(value) > CHANGE_TOLERANCE
+
+
+def _rate(lr) -> str:
+    """1e-3 as the lesson writes it (not 0.001 or 1e-03)."""
+    mantissa, exponent = f"{float(lr):.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def _stage_2_messages(obs):
     msgs = []
+    if obs.get("head_replaced") is None and "head_max_change" in obs and not _changed(obs["head_max_change"]):
+        msgs.append("Your head did not change during stage 2: it was frozen (or left out of the optimizer) while the "
+                    "backbone was fine-tuned. The head must keep learning with the unfrozen block(s), which change "
+                    "its input features: make it trainable (`model.head.requires_grad_(True)` / `model.trainable = "
+                    "True` before `unfreeze_last_blocks`) and give it to the optimizer at `lr_head`.")
+    if obs.get("opened_tensors") and not _changed(obs.get("opened_max_change")):
+        msgs.append("Stage 2 did not fine-tune the backbone: the block(s) that `unfreeze_last_blocks` opens still "
+                    "hold their pretrained weights, so only the head was retrained. Unfreeze the last block(s) with "
+                    "`unfreeze_last_blocks(...)` and train them with the head, through `make_optimizer`.")
+    moved = sorted(part for part, change in obs.get("frozen_max_change", {}).items() if _changed(change))
+    if moved:
+        msgs.append(f"Stage 2 changed parts of the backbone that must stay frozen ({', '.join(moved)}): only what "
+                    "`unfreeze_last_blocks` opens may learn, and batch norm must stay in inference mode (PyTorch: "
+                    "never call `model.train()`; Keras: keep the batch-norm layers non-trainable).")
+    rates, calibration = obs.get("lr") or {}, obs.get("lr_for_instructed_arguments") or {}
+    high = {}
+    for part, instructed in (("head", LR_HEAD), ("backbone", LR_BACKBONE)):
+        actual = rates.get(part)
+        allowed = max(instructed, calibration.get(part) or 0.0)
+        if actual is not None and actual > LR_TOO_HIGH * allowed:
+            high[part] = actual
+    if high:
+        shown = " and ".join(f"the {part} at {_rate(lr)}" for part, lr in high.items())
+        msgs.append(f"Stage 2's learning rates are higher than the instructed ones: your optimizer starts {shown}, "
+                    f"where the lesson fine-tunes with `lr_head={_rate(LR_HEAD)}` and "
+                    f"`lr_backbone={_rate(LR_BACKBONE)}`. "
+                    "Rates that high drag the pretrained weights away from what they learned on ImageNet; "
+                    "fine-tuning only nudges them.")
+    return msgs
+
+
+def judge_fine_tune(obs):
+    msgs = _stage_2_messages(obs)
     if obs["history_len"] < 1:
         msgs.append("`history_ft` records no epoch of stage 2: keep the history of the fine-tuning run.")
     y = load_dataset("textures", "holdout").y
