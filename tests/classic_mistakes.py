@@ -1,0 +1,201 @@
+"""Classic mistakes that an instructor found scoring full marks: each must now lose exactly its exercise's points.
+
+Written as a learner would write them. MISTAKES in test_classic_mistakes.py pairs each with the lesson, the answer
+cell it replaces and a phrase of the message that must name it.
+"""
+
+# ----------------------------------------------------------------- lesson 02, Part C: a softmax in the head
+SOFTMAX_HEAD = {
+    "pytorch": '''tl.seed_everything(SEED)
+head = torch.nn.Sequential(torch.nn.Linear(1280, len(ds.classes)), torch.nn.Softmax(dim=1))  # class probabilities
+head_history = tl.fit(head, train_feature_batches, val_feature_batches, epochs=30, lr=3e-3)
+''',
+    "keras": '''tl.seed_everything(SEED)
+head = keras.Sequential([keras.Input((1280,)), keras.layers.Dense(len(ds.classes), activation="softmax")])
+head_history = tl.fit(head, train_feature_batches, val_feature_batches, epochs=30, lr=3e-3)
+''',
+}
+
+# ----------------------------------------------------------------- lesson 03, Part D: stage 2 done wrong
+HEAD_FROZEN_IN_STAGE_2 = {
+    "pytorch": '''model.head.requires_grad_(False)  # the head was trained in stage 1: keep it, tune the backbone
+unfreeze_last_blocks(model.backbone, N_TOP)
+epochs, patience = 12, 3
+optimizer = make_optimizer(model, lr_head=1e-3, lr_backbone=1e-4)
+scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+history_ft = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
+best_loss, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
+for epoch in tqdm(range(epochs), desc="stage 2 (fine-tune)"):
+    forward = lambda a: top(model, a)  # noqa: E731
+    scores = (*run_epoch(forward, acts, "train", optimizer, seed=epoch), *run_epoch(forward, acts, "val"))
+    scheduler.step()
+    for key, value in zip(history_ft, scores):
+        history_ft[key].append(value)
+    if scores[2] < best_loss:
+        best_loss, best_state, waited = scores[2], copy.deepcopy(model.state_dict()), 0
+    else:
+        waited += 1
+        if waited >= patience:
+            break
+model.load_state_dict(best_state)
+''',
+    "keras": '''model.trainable = True
+unfreeze_last_blocks(model.get_layer(backbone.name), N_TOP)
+model.get_layer("head").trainable = False  # the head was trained in stage 1: keep it, tune the backbone
+epochs = 12
+optimizer = make_optimizer(model, lr_head=1e-3, lr_backbone=1e-4)
+schedule = keras.callbacks.LearningRateScheduler(lambda epoch: 1e-3 * 0.5 * (1 + np.cos(np.pi * epoch / epochs)))
+stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+history_ft = train_top(top_model, acts, optimizer, epochs, "stage 2 (fine-tune)", callbacks=[schedule, stop])
+''',
+}
+
+TEN_TIMES_THE_RATES = {
+    "pytorch": '''model.head.requires_grad_(True)
+unfreeze_last_blocks(model.backbone, N_TOP)
+epochs, patience = 12, 3
+optimizer = make_optimizer(model, lr_head=1e-2, lr_backbone=1e-3)  # stage 1's rate for the head, 10x lower below
+scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+history_ft = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
+best_loss, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
+for epoch in tqdm(range(epochs), desc="stage 2 (fine-tune)"):
+    forward = lambda a: top(model, a)  # noqa: E731
+    scores = (*run_epoch(forward, acts, "train", optimizer, seed=epoch), *run_epoch(forward, acts, "val"))
+    scheduler.step()
+    for key, value in zip(history_ft, scores):
+        history_ft[key].append(value)
+    if scores[2] < best_loss:
+        best_loss, best_state, waited = scores[2], copy.deepcopy(model.state_dict()), 0
+    else:
+        waited += 1
+        if waited >= patience:
+            break
+model.load_state_dict(best_state)
+''',
+    "keras": '''model.trainable = True
+unfreeze_last_blocks(model.get_layer(backbone.name), N_TOP)
+epochs = 12
+optimizer = make_optimizer(model, lr_head=1e-2, lr_backbone=1e-3)  # stage 1's rate for the head, 10x lower below
+schedule = keras.callbacks.LearningRateScheduler(lambda epoch: 1e-2 * 0.5 * (1 + np.cos(np.pi * epoch / epochs)))
+stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+history_ft = train_top(top_model, acts, optimizer, epochs, "stage 2 (fine-tune)", callbacks=[schedule, stop])
+''',
+}
+
+ONLY_THE_HEAD_RETRAINED = '''model.head.requires_grad_(True)
+epochs, patience = 12, 3
+optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-3)  # "fine-tune" the head a little more
+scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+history_ft = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
+best_loss, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
+for epoch in tqdm(range(epochs), desc="stage 2"):
+    forward = lambda a: top(model, a)  # noqa: E731
+    scores = (*run_epoch(forward, acts, "train", optimizer, seed=epoch), *run_epoch(forward, acts, "val"))
+    scheduler.step()
+    for key, value in zip(history_ft, scores):
+        history_ft[key].append(value)
+    if scores[2] < best_loss:
+        best_loss, best_state, waited = scores[2], copy.deepcopy(model.state_dict()), 0
+    else:
+        waited += 1
+        if waited >= patience:
+            break
+model.load_state_dict(best_state)
+'''
+
+# ----------------------------------------------------------------- lesson 03 Keras, Part A: backbone in training mode
+BACKBONE_CALLED_IN_TRAINING_MODE = '''def build_classifier(backbone, n_classes):
+    backbone.trainable = False
+    inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
+    features = backbone(inputs, training=True)  # "we are building a model to train"
+    outputs = keras.layers.Dense(n_classes, name="head")(features)
+    return keras.Model(inputs, outputs)
+
+
+model = build_classifier(backbone, N_CLASSES)
+'''
+
+# ----------------------------------------------------------------- lesson 05, Part D: CORAL computed in NumPy
+CORAL_IN_NUMPY = {
+    "pytorch": '''def coral_loss(source_features, target_features):
+    """Deep CORAL: squared Frobenius distance of the two covariances / (4 d^2)."""
+    cs = np.cov(source_features.detach().cpu().numpy(), rowvar=False)  # np.cov centres and divides by n - 1
+    ct = np.cov(target_features.detach().cpu().numpy(), rowvar=False)
+    d = cs.shape[0]
+    return torch.tensor(((cs - ct) ** 2).sum() / (4 * d * d), dtype=torch.float32)
+''',
+    "keras": '''def coral_loss(source_features, target_features):
+    """Deep CORAL: squared Frobenius distance of the two covariances / (4 d^2)."""
+    cs = np.cov(ops.convert_to_numpy(source_features), rowvar=False)  # np.cov centres and divides by n - 1
+    ct = np.cov(ops.convert_to_numpy(target_features), rowvar=False)
+    d = cs.shape[0]
+    return ops.convert_to_tensor(((cs - ct) ** 2).sum() / (4 * d * d), dtype="float32")
+''',
+}
+
+
+# ----------------------------------------------------------------- right answers in another style: full marks
+CUSTOM_MODULE_HEAD = '''class Head(torch.nn.Module):
+    def __init__(self, n_features, n_classes):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, n_classes)
+
+    def forward(self, features):
+        return self.linear(features)
+
+
+tl.seed_everything(SEED)
+head = Head(1280, len(ds.classes))
+head_history = tl.fit(head, train_feature_batches, val_feature_batches, epochs=30, lr=3e-3)
+'''
+
+SOFTMAX_HEAD_WITH_A_LOSS_FOR_PROBABILITIES = '''tl.seed_everything(SEED)
+head = keras.Sequential([keras.Input((1280,)), keras.layers.Dense(len(ds.classes), activation="softmax")])
+head_history = tl.fit(head, train_feature_batches, val_feature_batches, epochs=30, lr=3e-3,
+                      loss=keras.losses.SparseCategoricalCrossentropy())  # the head outputs probabilities
+'''
+
+OWN_PARAMETER_GROUPS = '''model.head.requires_grad_(True)
+unfreeze_last_blocks(model.backbone, N_TOP)
+tuned = [p for p in model.backbone.parameters() if p.requires_grad]
+opt2 = torch.optim.Adam([{"params": tuned, "lr": 1e-4}, {"params": model.head.parameters(), "lr": 1e-3}])
+history_ft = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
+best_loss, best_state, waited = float("inf"), None, 0
+for epoch in range(10):
+    for group, start in zip(opt2.param_groups, (1e-4, 1e-3)):  # cosine, by hand
+        group["lr"] = start * 0.5 * (1 + np.cos(np.pi * epoch / 10))
+    forward = lambda a: top(model, a)  # noqa: E731
+    scores = (*run_epoch(forward, acts, "train", opt2, seed=epoch), *run_epoch(forward, acts, "val"))
+    for key, value in zip(history_ft, scores):
+        history_ft[key].append(value)
+    if scores[2] < best_loss:
+        best_loss, best_state, waited = scores[2], copy.deepcopy(model.state_dict()), 0
+    elif (waited := waited + 1) >= 3:
+        break
+model.load_state_dict(best_state)
+'''
+
+SEQUENTIAL_CLASSIFIER = '''def build_classifier(backbone, n_classes):
+    backbone.trainable = False  # a Sequential model calls it with the model's own training flag
+    return keras.Sequential([keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3)), backbone,
+                             keras.layers.Dense(n_classes, name="head")])
+
+
+model = build_classifier(backbone, N_CLASSES)
+'''
+
+CORAL_WITH_TORCH_COV = '''def coral_loss(source_features, target_features):
+    d = source_features.shape[1]
+    gap = torch.cov(source_features.T) - torch.cov(target_features.T)  # rows are observations: transpose
+    return gap.pow(2).sum() / (4 * d ** 2)
+'''
+
+CORAL_WITH_EINSUM = '''def coral_loss(source_features, target_features):
+    def covariance(x):
+        n = ops.cast(ops.shape(x)[0], "float32")
+        xc = x - ops.mean(x, axis=0)
+        return ops.einsum("ni,nj->ij", xc, xc) / (n - 1.0)
+
+    d = ops.cast(ops.shape(source_features)[-1], "float32")
+    return ops.sum((covariance(source_features) - covariance(target_features)) ** 2) / (4.0 * d ** 2)
+'''
