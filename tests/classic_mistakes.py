@@ -17,12 +17,8 @@ head_history = tl.fit(head, train_feature_batches, val_feature_batches, epochs=3
 }
 
 # ----------------------------------------------------------------- lesson 03, Part D: stage 2 done wrong
-HEAD_FROZEN_IN_STAGE_2 = {
-    "pytorch": '''model.head.requires_grad_(False)  # the head was trained in stage 1: keep it, tune the backbone
-unfreeze_last_blocks(model.backbone, N_TOP)
-epochs, patience = 12, 3
-optimizer = make_optimizer(model, lr_head=1e-3, lr_backbone=1e-4)
-scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+# Lesson 03's stage-2 loop (PyTorch), as the lesson writes it; the mistakes differ in the lines before it.
+STAGE_2_LOOP = '''scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
 history_ft = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
 best_loss, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
 for epoch in tqdm(range(epochs), desc="stage 2 (fine-tune)"):
@@ -38,7 +34,14 @@ for epoch in tqdm(range(epochs), desc="stage 2 (fine-tune)"):
         if waited >= patience:
             break
 model.load_state_dict(best_state)
-''',
+'''
+
+HEAD_FROZEN_IN_STAGE_2 = {
+    "pytorch": '''model.head.requires_grad_(False)  # the head was trained in stage 1: keep it, tune the backbone
+unfreeze_last_blocks(model.backbone, N_TOP)
+epochs, patience = 12, 3
+optimizer = make_optimizer(model, lr_head=1e-3, lr_backbone=1e-4)
+''' + STAGE_2_LOOP,
     "keras": '''model.trainable = True
 unfreeze_last_blocks(model.get_layer(backbone.name), N_TOP)
 model.get_layer("head").trainable = False  # the head was trained in stage 1: keep it, tune the backbone
@@ -55,23 +58,7 @@ TEN_TIMES_THE_RATES = {
 unfreeze_last_blocks(model.backbone, N_TOP)
 epochs, patience = 12, 3
 optimizer = make_optimizer(model, lr_head=1e-2, lr_backbone=1e-3)  # stage 1's rate for the head, 10x lower below
-scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-history_ft = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
-best_loss, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
-for epoch in tqdm(range(epochs), desc="stage 2 (fine-tune)"):
-    forward = lambda a: top(model, a)  # noqa: E731
-    scores = (*run_epoch(forward, acts, "train", optimizer, seed=epoch), *run_epoch(forward, acts, "val"))
-    scheduler.step()
-    for key, value in zip(history_ft, scores):
-        history_ft[key].append(value)
-    if scores[2] < best_loss:
-        best_loss, best_state, waited = scores[2], copy.deepcopy(model.state_dict()), 0
-    else:
-        waited += 1
-        if waited >= patience:
-            break
-model.load_state_dict(best_state)
-''',
+''' + STAGE_2_LOOP,
     "keras": '''model.trainable = True
 unfreeze_last_blocks(model.get_layer(backbone.name), N_TOP)
 epochs = 12
@@ -85,23 +72,7 @@ history_ft = train_top(top_model, acts, optimizer, epochs, "stage 2 (fine-tune)"
 ONLY_THE_HEAD_RETRAINED = '''model.head.requires_grad_(True)
 epochs, patience = 12, 3
 optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-3)  # "fine-tune" the head a little more
-scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-history_ft = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
-best_loss, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
-for epoch in tqdm(range(epochs), desc="stage 2"):
-    forward = lambda a: top(model, a)  # noqa: E731
-    scores = (*run_epoch(forward, acts, "train", optimizer, seed=epoch), *run_epoch(forward, acts, "val"))
-    scheduler.step()
-    for key, value in zip(history_ft, scores):
-        history_ft[key].append(value)
-    if scores[2] < best_loss:
-        best_loss, best_state, waited = scores[2], copy.deepcopy(model.state_dict()), 0
-    else:
-        waited += 1
-        if waited >= patience:
-            break
-model.load_state_dict(best_state)
-'''
+''' + STAGE_2_LOOP
 
 # ----------------------------------------------------------------- lesson 03 Keras, Part A: backbone in training mode
 BACKBONE_CALLED_IN_TRAINING_MODE = '''def build_classifier(backbone, n_classes):
