@@ -16,11 +16,30 @@ ROOT = Path(__file__).resolve().parent
 RELEASE = "lessons"
 c.CourseDirectory.root = str(ROOT)
 c.CourseDirectory.course_id = "transfer-learning-course"
-c.CourseDirectory.source_directory = "solutions"
-c.CourseDirectory.release_directory = RELEASE
 # One assignment per lesson and framework (e.g. 01_ml_basics_pytorch): a learner does one framework, and the
-# gradebook's maximum is that notebook's points.
-(ROOT / ".nbgrader").mkdir(exist_ok=True)
+# gradebook's maximum is that notebook's points. The course keeps a lesson's twins in one folder
+# (solutions/01_ml_basics/01_ml_basics_pytorch.ipynb); nbgrader wants <folder>/<assignment>/<notebook>, so it reads
+# views made of links, rebuilt whenever nbgrader starts: .nbgrader/solutions/<stem>/<stem>.ipynb -> the notebook.
+
+
+def _assignment_view(folder: str) -> str:
+    view = ROOT / ".nbgrader" / folder
+    wanted = {view / nb.stem / nb.name: os.path.relpath(nb, view / nb.stem)
+              for nb in (ROOT / folder).glob("*/*.ipynb") if nb.stem.startswith(f"{nb.parent.name}_")}
+    for link in set(view.glob("*/*.ipynb")) - set(wanted):
+        link.unlink(missing_ok=True)
+    for link, target in wanted.items():
+        if not (link.is_symlink() and os.readlink(link) == target):  # replaced atomically: nbgrader runs in parallel
+            link.parent.mkdir(parents=True, exist_ok=True)
+            fresh = link.with_name(f".{link.name}.{os.getpid()}")
+            fresh.unlink(missing_ok=True)
+            fresh.symlink_to(target)
+            fresh.replace(link)
+    return str(view)
+
+
+c.CourseDirectory.source_directory = _assignment_view("solutions")
+c.CourseDirectory.release_directory = _assignment_view(RELEASE)
 c.CourseDirectory.db_url = f"sqlite:///{ROOT / '.nbgrader' / 'gradebook.db'}"
 
 # nbgrader runs `alembic` by name when it creates the gradebook: find it next to this Python, so
@@ -43,21 +62,20 @@ _after = _feedback.index(GetGrades) + 1
 c.GenerateFeedback.preprocessors = [*_feedback[:_after], ClearHiddenTests, "autograder.nbgrader_feedback.ScrubTestErrors",
                                     *_feedback[_after:]]
 
-# `nbgrader generate_assignment X --force` never deletes lessons/X. Left alone, nbgrader deletes the release folder
+# `nbgrader generate_assignment X --force` never deletes lesson X. Left alone, nbgrader deletes the release folder
 # first (--force, or a newer source) and again on any failure (a gradebook it cannot open, a bad cell), so a failed
 # run leaves no lesson. Here it writes to a scratch folder of its own, and only once the whole assignment is written
-# does the hook below swap it in for lessons/X (a rename on the same disk). A release directory named on the command
+# does the hook below swap it in for lessons/<lesson>/X.ipynb (a rename on the same disk). A release directory named on the command
 # line (as `make lessons` does, autograder/release.py) gets nbgrader's own behaviour: the caller handles it.
 _SCRATCH = ROOT / ".nbgrader" / f"release-{os.getpid()}"
 
 
 def _publish_release(**_hook_args) -> None:
-    """post_convert_hook: each assignment written to the scratch folder replaces its folder in lessons/."""
-    from autograder.release import replace_dir
+    """post_convert_hook: each notebook written to the scratch folder replaces its copy in lessons/<lesson>/."""
+    from autograder.release import publish
 
     try:
-        for new in sorted(_SCRATCH.iterdir()) if _SCRATCH.is_dir() else []:
-            replace_dir(new, ROOT / RELEASE / new.name)
+        publish(_SCRATCH, ROOT / RELEASE)
     except Exception as err:  # nbgrader logs a failing hook at INFO and carries on: fail the command instead
         print(f"[nbgrader_config] could not move the release into {ROOT / RELEASE}: {err!r}", file=sys.stderr)
         raise SystemExit(1) from err

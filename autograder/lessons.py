@@ -25,16 +25,17 @@ class LessonNotebook:
 
     @property
     def assignment(self) -> str:
-        """nbgrader's assignment id: one per lesson and framework, so one framework is a whole submission."""
+        """nbgrader's assignment id: one per lesson and framework, so one framework is a whole submission.
+        Both twins share the lesson's folder; nbgrader sees each through its own view (nbgrader_config.py)."""
         return self.stem
 
     @property
     def solution(self) -> Path:
-        return SOLUTIONS / self.assignment / f"{self.stem}.ipynb"
+        return SOLUTIONS / self.lesson / f"{self.stem}.ipynb"
 
     @property
     def release(self) -> Path:
-        return LESSONS / self.assignment / f"{self.stem}.ipynb"
+        return LESSONS / self.lesson / f"{self.stem}.ipynb"
 
     @property
     def rubric_module(self) -> str:
@@ -49,7 +50,7 @@ def all_lesson_notebooks() -> list[LessonNotebook]:
     found = []
     for path in sorted(SOLUTIONS.glob("*/*.ipynb")):
         m = _NAME.match(path.stem)
-        if m and path.parent.name == path.stem:
+        if m and path.parent.name == m["lesson"]:
             found.append(LessonNotebook(m["lesson"], m["framework"]))
     return found
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tlkit.paths import REPO_ROOT
 
-from .lessons import LESSONS, all_lesson_notebooks
+from .lessons import LESSONS, LessonNotebook, all_lesson_notebooks, parse_stem
 
 
 def nbgrader_env() -> dict[str, str]:
@@ -29,7 +29,7 @@ def assignment_ids() -> list[str]:
 def generate(into: Path | None = None, assignments: list[str] | None = None) -> None:
     """Run ``nbgrader generate_assignment`` for each assignment, writing to ``into`` (default: lessons/).
 
-    nbgrader writes to a scratch release folder; only a complete release replaces the one in ``into``, so a
+    nbgrader writes to a scratch release folder; only a complete notebook replaces the one in ``into``, so a
     failing step never leaves a lesson deleted or half written."""
     into = Path(into) if into is not None else LESSONS
     with tempfile.TemporaryDirectory(prefix="tlrelease-") as tmp:
@@ -40,22 +40,33 @@ def generate(into: Path | None = None, assignments: list[str] | None = None) -> 
                    f"--CourseDirectory.release_directory={scratch}"]
             result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, env=nbgrader_env(), check=False)
             if result.returncode != 0 or not (scratch / assignment).is_dir():
-                raise RuntimeError(f"nbgrader generate_assignment {assignment} failed ({into / assignment} is left "
-                                   f"as it was):\n{result.stdout}{result.stderr}")
-            replace_dir(scratch / assignment, into / assignment)
+                raise RuntimeError(f"nbgrader generate_assignment {assignment} failed (lessons are left as they "
+                                   f"were):\n{result.stdout}{result.stderr}")
+        publish(scratch, into)
 
 
-def replace_dir(new: Path, target: Path) -> None:
-    """Put the folder ``new`` where ``target`` is; if that fails, ``target`` is left as it was."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    try:
-        shutil.move(str(new), str(target))
-    except OSError:
-        if old.exists() and not target.exists():
-            old.rename(target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+def publish(release: Path, into: Path) -> None:
+    """Move each notebook nbgrader wrote (``release/<assignment>/<assignment>.ipynb``) to its lesson's folder,
+    ``into/<lesson>/<assignment>.ipynb``: each one replaces the old copy in a single rename."""
+    for notebook in sorted(release.glob("*/*.ipynb")):
+        ln = parse_stem(notebook.stem)
+        if ln is None or notebook.parent.name != ln.assignment:
+            raise RuntimeError(f"nbgrader wrote {notebook}, which is no lesson notebook")
+        target = into / ln.lesson / notebook.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fresh = target.with_name(f".{target.name}.new")
+        shutil.copyfile(notebook, fresh)
+        fresh.replace(target)
+
+
+def copy_course(root: Path, notebooks: list[LessonNotebook], *, released: bool = False) -> Path:
+    """A course folder under ``root`` holding only these lessons' sources (and, if ``released``, their learner
+    notebooks), with the course's nbgrader_config.py: for trial runs of nbgrader away from the checkout."""
+    course = root / "course"
+    course.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", course)
+    for ln in notebooks:
+        for source, folder in [(ln.solution, "solutions"), *([(ln.release, "lessons")] if released else [])]:
+            (course / folder / ln.lesson).mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, course / folder / ln.lesson)
+    return course

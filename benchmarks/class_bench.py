@@ -36,7 +36,7 @@ from wrong_answers import GROUPS, wrong_source
 from autograder.classroom import ClassRun, find_submissions
 from autograder.environment import machine, versions
 from autograder.lessons import LessonNotebook
-from autograder.release import nbgrader_env
+from autograder.release import copy_course, nbgrader_env
 
 
 def make_class(root: Path, ln: LessonNotebook, size: int, blank_every: int = 5) -> Path:
@@ -63,10 +63,9 @@ def timed_class_run(submitted: Path, lesson: str, workers: int, out: Path) -> fl
 NBGRADER = [sys.executable, "-m", "nbgrader"]
 
 
-def nbgrader_course(root: Path, submitted: Path, assignment: str) -> Path:
-    course = root / "nbgrader-course"
-    shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
-    shutil.copy(ROOT / "nbgrader_config.py", course)
+def nbgrader_course(root: Path, submitted: Path, ln: LessonNotebook) -> Path:
+    course = copy_course(root / "nbgrader", [ln])
+    assignment = ln.assignment
     shutil.copytree(submitted, course / "submitted")
     subprocess.run([*NBGRADER, "generate_assignment", assignment, "--force"], cwd=course, env=nbgrader_env(),
                    check=True, capture_output=True)
@@ -111,7 +110,7 @@ def main() -> int:
         root = Path(tmp)
         submitted = make_class(root, ln, args.size, args.blank_every)
         one = timed_class_run(submitted, ln.assignment, 1, root / "grades1")
-        course = None if args.skip_nbgrader else nbgrader_course(root, submitted, ln.assignment)
+        course = None if args.skip_nbgrader else nbgrader_course(root, submitted, ln)
         many, nbg = [], []
         for i in range(args.repeats):
             many.append(timed_class_run(submitted, ln.assignment, args.workers, root / f"gradesN{i}"))

@@ -102,13 +102,10 @@ def test_scores_land_in_the_nbgrader_gradebook(klass, tmp_path):
     from nbgrader.api import Gradebook
 
     from autograder.classroom import export_to_gradebook
-    from autograder.lessons import REPO_ROOT, SOLUTIONS
-    from autograder.release import nbgrader_env
+    from autograder.release import copy_course, nbgrader_env
 
     _, _, records = klass
-    course = tmp_path / "course"
-    shutil.copytree(SOLUTIONS / LN.assignment, course / "solutions" / LN.assignment)
-    shutil.copy(REPO_ROOT / "nbgrader_config.py", course)
+    course = copy_course(tmp_path, [LN])
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", LN.assignment, "--force"], cwd=course,
                    env=nbgrader_env(), check=True, capture_output=True)
     url = f"sqlite:///{course / '.nbgrader' / 'gradebook.db'}"

@@ -130,13 +130,11 @@ def test_nbgrader_autograde_agrees_with_the_course_grader(graded, tmp_path, less
     from nbgrader.api import Gradebook
     from submissions import write
 
-    from autograder.lessons import REPO_ROOT, SOLUTIONS
+    from autograder.release import copy_course
 
-    course = tmp_path / "course"
-    shutil.copy(REPO_ROOT / "nbgrader_config.py", course.mkdir() or course)
+    course = copy_course(tmp_path, nbgrader_notebooks(lesson))
     ours = {}
     for ln in nbgrader_notebooks(lesson):
-        shutil.copytree(SOLUTIONS / ln.assignment, course / "solutions" / ln.assignment)
         nbgrader(["generate_assignment", ln.assignment, "--force"], course)
         subs = {}
         if lesson in FULL_NBGRADER_AGREEMENT:

@@ -69,17 +69,15 @@ def ok(line: str, course: Path) -> subprocess.CompletedProcess:
 
 def clean_course(root: Path) -> Path:
     """Lesson 00 of the course as a fresh clone has it: config, source and released lesson, no gradebook."""
-    course = root / "course"
-    course.mkdir()
-    shutil.copy(REPO / "nbgrader_config.py", course)
-    shutil.copytree(REPO / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
-    shutil.copytree(REPO / "lessons" / ASSIGNMENT, course / "lessons" / ASSIGNMENT)
+    from autograder.release import copy_course
+
+    course = copy_course(root, [LN], released=True)
     (course / ".venv").symlink_to(REPO / ".venv")
     return course
 
 
 def released(course: Path) -> Path:
-    return course / "lessons" / ASSIGNMENT / f"{LN.stem}.ipynb"
+    return course / LN.release.relative_to(REPO)
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,7 @@ def workflow(tmp_path_factory):
     course = clean_course(tmp_path_factory.mktemp("nbgrader-workflow"))
     generated = ok(GENERATE, course)
 
-    ln = CopiedLesson(course / "solutions" / ASSIGNMENT / f"{LN.stem}.ipynb", released(course))
+    ln = CopiedLesson(course / LN.solution.relative_to(REPO), released(course))
     submitted = course / "submitted"
     write(solved(ln), submitted / "solved" / ASSIGNMENT / f"{LN.stem}.ipynb")
     write(solved(ln, {"load_data": wrong_source("00_setup", "load_data", "pytorch")}),
@@ -189,7 +187,7 @@ def test_a_failing_generate_assignment_keeps_the_released_lesson(tmp_path):
     assert released(course).read_bytes() == before
 
     # the notebook fails to convert, after nbgrader has started writing the release
-    source = course / "solutions" / ASSIGNMENT / f"{LN.stem}.ipynb"
+    source = course / LN.solution.relative_to(REPO)
     source.write_text(source.read_text().replace("### END HIDDEN TESTS", "### END OF NOTHING", 1))
     result = sh(GENERATE, course)
     assert result.returncode != 0 and "No end hidden tests statement found" in result.stderr
@@ -198,10 +196,13 @@ def test_a_failing_generate_assignment_keeps_the_released_lesson(tmp_path):
 
     # nbgrader on its own (the release directory named on the command line, which nbgrader_config.py leaves alone,
     # as `make lessons` needs): --force removes the release folder first, and a failure leaves none
+    plain = course / "plain-release" / ASSIGNMENT
+    plain.mkdir(parents=True)
+    shutil.copy(released(course), plain)
     result = sh(f"{GENERATE} --CourseDirectory.db_url=sqlite:////nonexistent/dir/gradebook.db "
-                "--CourseDirectory.release_directory=lessons", course)
+                f"--CourseDirectory.release_directory={plain.parent}", course)
     assert result.returncode != 0 and "Removing existing assignment" in result.stderr
-    assert not released(course).exists()
+    assert not plain.exists() and released(course).read_bytes() == before
 
 
 # --- the feedback preprocessor, without nbgrader --------------------------------------------------------------
@@ -278,13 +279,21 @@ def test_config_adds_the_scrubbers_to_nbgraders_feedback_defaults(tmp_path, monk
     from traitlets.config.loader import PyFileConfigLoader
 
     monkeypatch.setenv("PATH", os.environ.get("PATH", ""))  # the config puts .venv/bin first: undone after the test
+    for ln in (LN, LessonNotebook("00_setup", "keras")):
+        for notebook in (ln.solution, ln.release):
+            (tmp_path / notebook.relative_to(REPO)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(notebook, tmp_path / notebook.relative_to(REPO))
     shutil.copy(REPO / "nbgrader_config.py", tmp_path)
     config = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path)).load_config()
     assert config.GenerateFeedback.preprocessors == [GetGrades, ClearHiddenTests,
                                                      "autograder.nbgrader_feedback.ScrubTestErrors",
                                                      CSSHTMLHeaderPreprocessor]
-    assert config.CourseDirectory.release_directory == "lessons"
-    # generate_assignment alone writes to a scratch folder, which its hook swaps in for lessons/<assignment>
+    # nbgrader sees each notebook as its own assignment, through links into the lesson folders
+    for folder, notebook in (("solutions", LN.solution), ("lessons", LN.release)):
+        view = Path(getattr(config.CourseDirectory, f"{'source' if folder == 'solutions' else 'release'}_directory"))
+        assert view == tmp_path.resolve() / ".nbgrader" / folder
+        assert (view / ASSIGNMENT / notebook.name).resolve() == (tmp_path / notebook.relative_to(REPO)).resolve()
+    # generate_assignment alone writes to a scratch folder, which its hook swaps in for lessons/<lesson>/
     scratch = Path(config.GenerateAssignmentApp.CourseDirectory.release_directory)
     assert scratch.parent == tmp_path.resolve() / ".nbgrader" and scratch.name == f"release-{os.getpid()}"
     assert callable(config.GenerateAssignmentApp.GenerateAssignment.post_convert_hook)

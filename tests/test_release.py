@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -56,7 +57,7 @@ def test_lessons_have_no_outputs_and_keep_nbgrader_metadata():
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path
         assert any(role(c) == "test" for c in nb.cells), f"{path}: nbgrader metadata lost"
         meta = nb.metadata["tlcourse"]
-        assert f'{meta["lesson"]}_{meta["framework"]}' == path.parent.name == path.stem
+        assert (meta["lesson"], f'{meta["lesson"]}_{meta["framework"]}') == (path.parent.name, path.stem)
 
 
 LESSON_IDS = sorted({ln.lesson for ln in LESSON_NOTEBOOKS})
@@ -75,7 +76,10 @@ def test_both_frameworks_have_the_same_exercises_ids_and_points(lesson):
 def test_every_lesson_exists_in_both_frameworks():
     stems = {(ln.lesson, ln.framework) for ln in LESSON_NOTEBOOKS}
     assert stems == {(lesson, fw) for lesson in LESSON_IDS for fw in FRAMEWORKS}
-    assert {p.parent.name for p in SOLUTIONS.glob("*/*.ipynb")} == {ln.assignment for ln in LESSON_NOTEBOOKS}
+    # one folder per lesson holding both twins, in solutions/ and lessons/ alike; no notebook elsewhere
+    for folder in (SOLUTIONS, LESSONS):
+        found = {p.relative_to(folder) for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts}
+        assert found == {Path(ln.lesson, f"{ln.stem}.ipynb") for ln in LESSON_NOTEBOOKS}
 
 
 @pytest.mark.parametrize("ln", LESSON_NOTEBOOKS, ids=[ln.stem for ln in LESSON_NOTEBOOKS])
