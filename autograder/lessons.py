@@ -37,14 +37,6 @@ class LessonNotebook:
     def release(self) -> Path:
         return LESSONS / self.lesson / f"{self.stem}.ipynb"
 
-    @property
-    def rubric_module(self) -> str:
-        return f"autograder.rubrics.l{self.lesson}"
-
-    @property
-    def probe_module(self) -> str:
-        return f"autograder.probes.l{self.lesson}"
-
 
 def all_lesson_notebooks() -> list[LessonNotebook]:
     found = []

@@ -1,34 +1,20 @@
-"""Exercises and the judging helpers their rubrics share.
+"""The judging helpers the rubrics share.
 
-A lesson's rubric module (``autograder.rubrics.l<lesson>``) lists ``EXERCISES``.
-Each exercise names the nbgrader test cell it stands for (``test_id``), the answer
-cell it grades (``answer_id``), its points, and a ``judge`` that turns the probe's
-observation into failure messages for the learner (an empty list means: passed).
-Messages say what was wrong, never how the check is written.
+A lesson's rubric module (``autograder.rubrics.l<lesson>``) holds one ``judge_<name>`` per exercise (see
+``autograder.exercises``), which turns the probe's observation into failure messages for the learner (an empty
+list means: passed). Messages say what was wrong, never how the check is written.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
-
+from .exercises import Exercise, Lesson
 from .protocol import plain
 
 NOT_ANSWERED = "Not answered yet: replace `raise NotImplementedError()` with your code."
 
 
-@dataclass(frozen=True)
-class Exercise:
-    test_id: str
-    answer_id: str
-    title: str
-    points: float
-    judge: Callable[[dict], list[str]]
-
-
 def load_exercises(lesson: str) -> list[Exercise]:
-    return list(importlib.import_module(f"autograder.rubrics.l{lesson}").EXERCISES)
+    return Lesson(lesson).exercises
 
 
 def judge_payload(exercise: Exercise, payload: dict) -> list[str]:

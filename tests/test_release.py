@@ -11,9 +11,11 @@ import pytest
 from conftest import LESSON_NOTEBOOKS
 
 from autograder.assemble import nbgrader_meta, role
+from autograder.exercises import Lesson
 from autograder.lessons import FRAMEWORKS, LESSONS, SOLUTIONS, LessonNotebook
 from autograder.release import generate
 from autograder.rubric import load_exercises
+from autograder.source_sync import synced
 
 BLOCK = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.DOTALL)
 
@@ -83,9 +85,30 @@ def test_every_lesson_exists_in_both_frameworks():
 
 
 @pytest.mark.parametrize("ln", LESSON_NOTEBOOKS, ids=[ln.stem for ln in LESSON_NOTEBOOKS])
-def test_headings_state_the_points_the_rubric_gives(ln):
-    text = "\n".join(c.source for c in nbformat.read(ln.solution, as_version=4).cells if c.cell_type == "markdown")
-    total = sum(e.points for e in load_exercises(ln.lesson))
-    assert f"**{total:g} points**" in text
-    for ex in load_exercises(ln.lesson):
-        assert re.search(rf"\({ex.points:g} points?\)", text), f"no heading shows ({ex.points:g} points) for {ex.answer_id}"
+def test_sources_are_in_step_with_their_declarations(ln):
+    text = ln.solution.read_text(encoding="utf-8")
+    assert synced(json.loads(text), ln) == json.loads(text), f"run `make lessons`: {ln.solution} is out of step"
+    headings = "\n".join(c.source for c in nbformat.read(ln.solution, as_version=4).cells if c.cell_type == "markdown")
+    assert f"**{sum(e.points for e in load_exercises(ln.lesson)):g} points**" in headings
+
+
+def test_sync_writes_points_and_hidden_calls_from_the_metadata():
+    ln = LessonNotebook("01_ml_basics", "pytorch")
+    nb = json.loads(ln.solution.read_text(encoding="utf-8"))
+    check = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_metrics")
+    check["metadata"]["nbgrader"]["points"] = 5  # an author changes the points in one place ...
+    check["source"] = check["source"].split("### BEGIN HIDDEN TESTS")[0].rstrip()  # ... and writes no hidden call
+    text = "\n".join(c["source"] for c in synced(nb, ln)["cells"])
+    assert "## Part B — Metrics (5 points)" in text and "**12 points** in 4 parts (A: 2, B: 5, C: 2, D: 3)" in text
+    assert 'check("01_ml_basics", "pytorch", "test_metrics", globals())\n### END HIDDEN TESTS' in text
+
+
+@pytest.mark.parametrize("lesson", LESSON_IDS)
+def test_every_exercise_has_its_probe_and_judge_and_nothing_else_does(lesson):
+    import importlib
+
+    names = {e.answer_id for e in Lesson(lesson).exercises}
+    for kind, package in (("probe", "probes"), ("judge", "rubrics")):
+        module = importlib.import_module(f"autograder.{package}.l{lesson}")
+        defined = {n.removeprefix(f"{kind}_") for n in vars(module) if n.startswith(f"{kind}_")}
+        assert defined == names, f"{module.__name__}: {kind}_<name> for exactly the exercises {sorted(names)}"

@@ -2,8 +2,6 @@
 
 from tlkit.data import load_dataset
 
-from ..rubric import Exercise
-
 
 def judge_load_data(obs):
     ds = load_dataset("digits")
@@ -27,8 +25,3 @@ def judge_first_model(obs):
                     "of the first 5 images.")
     return msgs
 
-
-EXERCISES = [
-    Exercise("test_load_data", "load_data", "Load a course data set", 1, judge_load_data),
-    Exercise("test_first_model", "first_model", "A first model on your device", 1, judge_first_model),
-]

@@ -6,7 +6,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 from tlkit.data import load_dataset
 
 from ..probes.l01_ml_basics import CLUSTER_IDS, CLUSTER_TRUE, METRIC_PRED, METRIC_TRUE, SPLIT_LABELS
-from ..rubric import Exercise, close
+from ..rubric import close
 
 NETWORK_MIN_ACCURACY = 0.90  # a trained one-hidden-layer MLP reaches ~0.95-0.97 on the held-out digits
 
@@ -80,10 +80,3 @@ def judge_network(obs):
                     f"reach at least {NETWORK_MIN_ACCURACY:.0%}. Did the training cell run, for enough epochs?")
     return msgs
 
-
-EXERCISES = [
-    Exercise("test_split", "split", "Train / validation / test split", 2, judge_split),
-    Exercise("test_metrics", "metrics", "Accuracy, precision, recall, F1, confusion matrix", 3, judge_metrics),
-    Exercise("test_cluster", "cluster", "Cluster purity", 2, judge_cluster),
-    Exercise("test_network", "network", "A first neural network", 3, judge_network),
-]

@@ -7,7 +7,6 @@ import numpy as np
 from tlkit.data import load_dataset
 
 from ..probes.l02_feature_extraction import DATASET, N_CLASSES, N_FEATURE_IMAGES, loss_probe_inputs
-from ..rubric import Exercise
 
 FEATURE_TOLERANCE = 0.02  # max |difference| to the grader's inference-mode features (they span about -0.4..30;
 #                           CPU vs GPU differ by < 1e-3; batch-norm in train mode or [0, 1] pixels differ by > 1)
@@ -146,10 +145,3 @@ def judge_scratch(obs):
                     "Did the training cell run?")
     return msgs
 
-
-EXERCISES = [
-    Exercise("test_freeze", "freeze", "Freeze a pretrained backbone", 2, judge_freeze),
-    Exercise("test_features", "features", "Extract features once, in inference mode", 2, judge_features),
-    Exercise("test_head", "head", "A linear head on frozen features", 3, judge_head),
-    Exercise("test_scratch", "scratch", "The same few labels, from scratch", 2, judge_scratch),
-]

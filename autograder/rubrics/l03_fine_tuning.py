@@ -5,7 +5,6 @@ import numpy as np
 from tlkit.data import load_dataset
 
 from ..probes.l03_fine_tuning import LR_BACKBONE, LR_HEAD, UNFREEZE_BLOCKS
-from ..rubric import Exercise
 
 FINE_TUNE_MIN_ACCURACY = 0.85  # measured on the 200 held-out textures; see the lesson's report
 N_BLOCKS = 16
@@ -141,11 +140,3 @@ def judge_fine_tune(obs):
                     "stopping should bring back the best epoch on validation.")
     return msgs
 
-
-EXERCISES = [
-    Exercise("test_head_first", "head_first", "Stage 1: a new head on a frozen backbone", 2, judge_head_first),
-    Exercise("test_unfreeze", "unfreeze", "Unfreeze the last blocks, batch norm frozen", 2, judge_unfreeze),
-    Exercise("test_param_groups", "param_groups", "Two learning rates", 3, judge_param_groups),
-    Exercise("test_fine_tune", "fine_tune", "Stage 2: fine-tune with a schedule and early stopping", 3,
-             judge_fine_tune),
-]

@@ -7,7 +7,6 @@ import numpy as np
 from tlkit.data import load_dataset
 
 from ..probes.l04_multi_task import DATASET, GRADIENT_PAIRS, LOG_VARS, PROBE_CLASSES, TASK_LOSSES, WEIGHTS
-from ..rubric import Exercise
 
 LOSS_TOLERANCE = 1e-4  # float32 cross-entropies of 6 rows: CPU and GPU agree to ~1e-6
 PROJECTION_TOLERANCE = 1e-4
@@ -151,12 +150,3 @@ def judge_pcgrad(obs):
              "conflicting gradient (g . other < 0) loses its component along the other: "
              "g - (g . other) / |other|^2 * other; otherwise it stays as it is.")]
 
-
-EXERCISES = [
-    Exercise("test_multitask_model", "multitask_model", "A shared trunk with one head per task", 2,
-             judge_multitask_model),
-    Exercise("test_weighted_loss", "weighted_loss", "A weighted sum of task losses", 2, judge_weighted_loss),
-    Exercise("test_uncertainty", "uncertainty", "Learned uncertainty weights (Kendall et al. 2018)", 3,
-             judge_uncertainty),
-    Exercise("test_pcgrad", "pcgrad", "PCGrad: project conflicting gradients", 3, judge_pcgrad),
-]

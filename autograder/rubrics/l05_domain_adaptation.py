@@ -14,7 +14,6 @@ from ..probes.l05_domain_adaptation import (
     grl_inputs,
     loss_inputs,
 )
-from ..rubric import Exercise
 
 GRL_TOLERANCE = 1e-5
 LAMBDA_TOLERANCE = 1e-4
@@ -224,10 +223,3 @@ def _coral_value_messages(obs):
     return [("Your CORAL loss differs from ‖C_s − C_t‖²_F / (4 d²), with C the covariance of each batch of features "
             "(centred, divided by n − 1) and d the feature dimension.")]
 
-
-EXERCISES = [
-    Exercise("test_grl", "grl", "Gradient reversal", 2, judge_grl),
-    Exercise("test_lambda_schedule", "lambda_schedule", "The λ schedule of DANN", 1, judge_lambda_schedule),
-    Exercise("test_dann", "dann", "The DANN loss: target labels never reach it", 4, judge_dann),
-    Exercise("test_coral", "coral", "Deep CORAL", 2, judge_coral),
-]
