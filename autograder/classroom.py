@@ -17,6 +17,7 @@ import json
 import os
 import re
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .environment import free_gpu_memory_mib
 from .feedback import html_report
-from .grade import grade_notebook
+from .grade import Report, grade_notebook
 from .lessons import LessonNotebook, in_lesson
 from .worker import stop_all_workers
 
@@ -105,14 +106,31 @@ class ClassRun:
     def grade_one(self, sub: Submission) -> dict:
         report = grade_notebook(sub.path, device=self.device, cell_timeout=self.cell_timeout,
                                 notebook_timeout=self.notebook_timeout)
-        record = {"learner": sub.learner, "input_sha256": sha256(sub.path), "grader_version": GRADER_VERSION,
+        return self.record(sub, report, sha256(sub.path))
+
+    def record(self, sub: Submission, report: Report, input_sha256: str) -> dict:
+        """Write the learner's feedback page, then the report (last: it marks the work done)."""
+        record = {"learner": sub.learner, "input_sha256": input_sha256, "grader_version": GRADER_VERSION,
                   **report.to_dict()}
         write_atomic(self.out / "feedback" / f"{sub.key}.html", html_report(report, sub.learner))
-        write_atomic(self.report_path(sub), json.dumps(record, indent=1) + "\n")  # last: marks the work done
+        write_atomic(self.report_path(sub), json.dumps(record, indent=1) + "\n")
         return record
 
-    def run(self, subs: list[Submission], workers: int, force: bool = False) -> list[dict]:
+    def run(self, subs: list[Submission], workers: int, force: bool = False, cluster: str | None = None) -> list[dict]:
+        """Grade what is not current, in a local pool of ``workers`` threads or on a Dask ``cluster``
+        (:mod:`autograder.cluster`), then write grades.csv."""
         todo = [s for s in subs if force or not self.is_current(s)]
+        if cluster:
+            from .cluster import run_on_dask
+
+            run_on_dask(self, todo, cluster, workers)
+        else:
+            self._run_local(todo, workers)
+        records = [json.loads(self.report_path(s).read_text()) for s in subs]
+        write_atomic(self.out / "grades.csv", grades_csv(records))
+        return records
+
+    def _run_local(self, todo: list[Submission], workers: int) -> None:
         pool = ThreadPoolExecutor(max_workers=workers)
         try:
             futures = [pool.submit(self.grade_one, s) for s in todo]
@@ -123,9 +141,6 @@ class ClassRun:
             stop_all_workers()
             raise
         pool.shutdown()
-        records = [json.loads(self.report_path(s).read_text()) for s in subs]
-        write_atomic(self.out / "grades.csv", grades_csv(records))
-        return records
 
 
 def export_to_gradebook(records: list[dict], db_url: str) -> int:
@@ -133,30 +148,50 @@ def export_to_gradebook(records: list[dict], db_url: str) -> int:
 
     Each notebook is its own assignment, ``<lesson>_<framework>``, which must be in the gradebook already
     (``make lessons`` or ``nbgrader generate_assignment``); learners and submissions are created as needed.
-    Returns the number of notebooks written.
+    Returns the number of notebooks written. Several class runs may write to one gradebook at once (PostgreSQL,
+    or SQLite on one machine): a write that collides with another run's is rolled back and made again.
     """
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook, InvalidEntry
+    from sqlalchemy.exc import DBAPIError
 
     written = 0
     with Gradebook(db_url) as gb:
         for r in records:
             if not r.get("lesson") or not r.get("exercises") or r.get("status") == GRADER_ERROR:
                 continue
-            ln = LessonNotebook(r["lesson"], r["framework"])
-            gb.update_or_create_student(r["learner"])
-            try:
-                gb.find_submission(ln.assignment, r["learner"])
-            except MissingEntry:
-                gb.add_submission(ln.assignment, r["learner"])
-            for ex in r["exercises"]:
+            for attempt in range(GRADEBOOK_ATTEMPTS):
                 try:
-                    grade = gb.find_grade(ex["test_id"], ln.stem, ln.assignment, r["learner"])
-                except MissingEntry:
-                    continue  # a notebook under another name than the lesson's: not in the gradebook
-                grade.auto_score = ex["points"]
-            gb.db.commit()
+                    _write_scores(gb, r)
+                    break
+                except (InvalidEntry, DBAPIError):  # another class run created the same learner first, or a lock
+                    gb.db.rollback()
+                    if attempt == GRADEBOOK_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.1 * (attempt + 1))
             written += 1
     return written
+
+
+GRADEBOOK_ATTEMPTS = 8  # writes of one notebook's scores that may collide with another run's before giving up
+
+
+def _write_scores(gb, r: dict) -> None:
+    """One notebook's scores, in one transaction (nbgrader commits the learner and the submission it creates)."""
+    from nbgrader.api import MissingEntry
+
+    ln = LessonNotebook(r["lesson"], r["framework"])
+    gb.update_or_create_student(r["learner"])
+    try:
+        gb.find_submission(ln.assignment, r["learner"])
+    except MissingEntry:
+        gb.add_submission(ln.assignment, r["learner"])
+    for ex in r["exercises"]:
+        try:
+            grade = gb.find_grade(ex["test_id"], ln.stem, ln.assignment, r["learner"])
+        except MissingEntry:
+            continue  # a notebook under another name than the lesson's: not in the gradebook
+        grade.auto_score = ex["points"]
+    gb.db.commit()
 
 
 VERSION_COLUMNS = ("python", "numpy", "torch", "keras", "keras_backend", "tensorflow-cpu", "scikit-learn", "nbgrader")
@@ -187,7 +222,8 @@ def main(args) -> int:
         print(f"no notebooks found under {args.submitted}")
         return 1
     run = ClassRun(Path(args.out), args.device, args.cell_timeout, args.timeout)
-    records = run.run(subs, args.workers or default_workers(args.device), force=args.force)
+    records = run.run(subs, args.workers or default_workers(args.device), force=args.force,
+                      cluster=getattr(args, "cluster", None))
     by_status: dict[str, int] = {}
     for r in records:
         by_status[r["status"]] = by_status.get(r["status"], 0) + 1

@@ -75,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--only", nargs="+", help="regrade only these learners")
     k.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
     k.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    k.add_argument("--gradebook", help="also write the scores to this nbgrader gradebook (e.g. sqlite:///gradebook.db)")
+    k.add_argument("--cluster", metavar="local[:N] | tcp://HOST:8786",
+                   help="grade on Dask workers: a LocalCluster of N worker processes (default N: --workers, else "
+                        "cores) or a running Dask scheduler (default: the built-in local pool)")
+    k.add_argument("--gradebook", help="also write the scores to this nbgrader gradebook "
+                                       "(sqlite:///gradebook.db, postgresql://user:password@host/db)")
     k.add_argument("--cell-timeout", type=int, default=120)
     k.add_argument("--timeout", type=int, default=900)
     k.set_defaults(run=_class)

@@ -1,0 +1,141 @@
+"""Grade a class on a Dask cluster: ``autograder class ... --cluster local[:N] | tcp://HOST:8786``.
+
+Each submission travels to a Dask worker as bytes with its SHA-256; the worker grades it with
+:func:`autograder.grade.grade_notebook`, in the same sandbox as a local run (bubblewrap where it works, limits
+always), and sends the report back as plain data. Only the instructor's process writes reports, feedback,
+grades.csv and the gradebook (:class:`autograder.classroom.ClassRun`), atomically, as each result arrives.
+
+A worker that dies (killed, out of memory, its host gone) costs nothing: the scheduler runs its task again on
+another worker. A submission whose run takes its worker down every time ends, once the scheduler gives up on it
+(``allowed-failures`` worker deaths, then one more), as ``kernel_died`` for that learner, and the others are
+graded. Every task is queued on the scheduler and a worker thread gets one at a time (worker saturation 1.0), so
+a worker that dies was running one submission only and no bystander is blamed.
+
+A worker host needs the course checkout and its ``.venv`` (the grader and the lessons' libraries); start its
+workers from the checkout with one thread each, e.g. ``.venv/bin/dask worker tcp://HOST:8786 --nworkers 4
+--nthreads 1``, and the scheduler with ``DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0`` (README).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .grade import MAX_NOTEBOOK_BYTES, ExerciseResult, Report, grade_notebook, grader_error, zero_all
+from .lessons import parse_stem
+
+WORKER_DEATHS = 2  # a submission's runs that may take their worker down before it is kernel_died (local clusters)
+SATURATION = 1.0  # tasks a worker thread holds at once: one, so that a dying worker takes no bystander with it
+DIED_NOTE = ("Grading your notebook took the grading machine's worker process down {runs} times (a crash, or far "
+             "too much memory or too many processes); checks that had not run yet score 0.")
+
+
+def grade_bytes(name: str, data: bytes, digest: str, device: str, cell_timeout: int, notebook_timeout: int) -> dict:
+    """Runs on a Dask worker: grade one submission handed over as bytes; the report as plain data."""
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise ValueError(f"{name} arrived damaged: its SHA-256 is not the one it was sent with")
+    with tempfile.TemporaryDirectory(prefix="tlsubmission-") as tmp:
+        path = Path(tmp) / name  # the file name identifies the lesson when the metadata does not
+        path.write_bytes(data)
+        return grade_notebook(path, device=device, cell_timeout=cell_timeout,
+                              notebook_timeout=notebook_timeout).to_dict()
+
+
+def report_from_dict(data: dict) -> Report:
+    return Report(**{**data, "exercises": [ExerciseResult(**e) for e in data["exercises"]]})
+
+
+def _not_graded(path: Path, device: str) -> Report:
+    """A report for a submission whose result never came back: its lesson's exercises at 0."""
+    report = Report(notebook=str(path), status="graded", device=None if device == "auto" else device)
+    zero_all(report, parse_stem(path.stem))
+    return report
+
+
+def died_report(path: Path, device: str, runs: int) -> Report:
+    report = _not_graded(path, device)
+    report.status, report.attempts = "kernel_died", runs
+    report.notes.append(DIED_NOTE.format(runs=runs))
+    return report
+
+
+def fault_report(path: Path, device: str, why: str, log: str = "") -> Report:
+    report = _not_graded(path, device)
+    grader_error(report, why, log)
+    return report
+
+
+def connect(cluster: str, workers: int):
+    """A Dask client for ``local``, ``local:N`` (a LocalCluster of N worker processes, one thread each) or a
+    scheduler address (``tcp://HOST:8786``). Returns (client, local cluster or None)."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if cluster == "local" or cluster.startswith("local:"):
+        n = int(cluster.partition(":")[2] or workers)
+        with dask.config.set({"distributed.scheduler.worker-saturation": SATURATION,
+                              "distributed.scheduler.allowed-failures": WORKER_DEATHS}):
+            local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        return Client(local), local
+    client = Client(cluster)
+    saturation = client.run_on_scheduler(_scheduler_saturation)
+    if saturation is None or saturation > SATURATION:
+        print(f"warning: the scheduler at {cluster} has worker-saturation {saturation}: a worker may hold queued "
+              "submissions, and when it dies they count as runs that killed it; start the scheduler with "
+              f"DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION={SATURATION}", file=sys.stderr)
+    return client, None
+
+
+def _scheduler_saturation(dask_scheduler=None) -> float | None:
+    return getattr(dask_scheduler, "WORKER_SATURATION", None)
+
+
+def run_on_dask(run, subs: list, cluster: str, workers: int) -> None:
+    """Grade ``subs`` on ``cluster`` and write each record with ``run.record`` as its result arrives.
+
+    Ctrl-C cancels what is left and keeps every report written so far."""
+    from dask._task_spec import Task
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    client, local = connect(cluster, workers)
+    try:
+        graph, pending, big = {}, {}, []
+        for sub in subs:
+            data = sub.path.read_bytes() if sub.path.is_file() else b""
+            digest = hashlib.sha256(data).hexdigest()
+            if len(data) > MAX_NOTEBOOK_BYTES or not sub.path.is_file():
+                big.append(sub)  # rejected without running: not worth a trip through the scheduler
+                continue
+            key = f"grade-{sub.key}-{digest[:16]}"
+            # a data producer: queued on the scheduler, handed to a worker thread only when it is free
+            graph[key] = Task(key, grade_bytes, sub.path.name, data, digest, run.device, run.cell_timeout,
+                              run.notebook_timeout, _data_producer=True)
+            pending[key] = (sub, digest)
+        for sub in big:
+            run.grade_one(sub)
+        futures = client.get(graph, list(graph), sync=False) if graph else []
+        try:
+            for future in tqdm(as_completed(futures), total=len(futures), desc="grading", unit="notebook"):
+                sub, digest = pending[future.key]
+                try:
+                    report = report_from_dict(future.result())
+                    report.notebook = str(sub.path)
+                except KilledWorker as err:
+                    report = died_report(sub.path, run.device, err.allowed_failures + 1)
+                except Exception as err:  # noqa: BLE001  (the worker's fault, never the learner's score)
+                    log = "".join(traceback.format_exception(err))
+                    report = fault_report(sub.path, run.device, f"the Dask worker failed: {err!r}", log)
+                run.record(sub, report, digest)
+        except KeyboardInterrupt:
+            client.cancel(futures, force=True)
+            raise
+    finally:
+        client.close()
+        if local is not None:
+            local.close()
