@@ -1,7 +1,7 @@
 """Write into a source notebook what its exercises determine, so an author states each fact once.
 
 From each check cell's points (nbgrader metadata): the points in its Part heading and the intro's total; from its
-``grade_id``: the hidden call to the grader at the end of the cell. ``make lessons`` runs this on solutions/ before
+``grade_id``: the hidden call to the grader at the end of the cell; and a fixed id for a new cell. ``make lessons`` runs this on solutions/ before
 generating lessons/; a test checks the committed sources are in step.
 """
 
@@ -31,7 +31,12 @@ def synced(nb: dict, ln: LessonNotebook) -> dict:
     """The notebook (nbformat JSON) with headings, intro and hidden calls written from its declarations."""
     declared = exercises_in(nb["cells"])
     points = {part: pts for part, _, _, pts in declared}
-    for cell in nb["cells"]:
+    taken = {cell.get("id") for cell in nb["cells"]}
+    for index, cell in enumerate(nb["cells"]):
+        if "id" not in cell:  # nbgrader would invent a random one in every release
+            cell["id"] = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", f"cell-{index}").replace("_", "-")
+            cell["id"] = cell["id"] if cell["id"] not in taken else f"{cell['id']}-{index}"
+            taken.add(cell["id"])
         source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell["cell_type"] == "markdown":

@@ -93,14 +93,28 @@ def test_sources_are_in_step_with_their_declarations(ln):
 
 
 def test_sync_writes_points_and_hidden_calls_from_the_metadata():
+    def cell(kind, source, **nbgrader):
+        return {"cell_type": kind, "source": source, "metadata": {"nbgrader": nbgrader} if nbgrader else {}}
+
     ln = LessonNotebook("01_ml_basics", "pytorch")
-    nb = json.loads(ln.solution.read_text(encoding="utf-8"))
-    check = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_metrics")
-    check["metadata"]["nbgrader"]["points"] = 5  # an author changes the points in one place ...
-    check["source"] = check["source"].split("### BEGIN HIDDEN TESTS")[0].rstrip()  # ... and writes no hidden call
+    nb = {"cells": [
+        cell("markdown", "# Lesson\n\nGraded exercises: **1 point** in 1 part."),
+        cell("markdown", "## Part A — Metrics (2 points)\n\nWrite it."),
+        cell("code", "def f(): ...", grade_id="metrics", solution=True),
+        cell("code", '"""Check Part A."""\nassert f() is None', grade_id="test_metrics", grade=True, points=5),
+        cell("markdown", "## Part B — Clustering\n\nWrite it."),
+        cell("code", "def g(): ...", grade_id="cluster", solution=True),
+        cell("code", "", grade_id="test_cluster", grade=True, points=1),
+    ]}
     text = "\n".join(c["source"] for c in synced(nb, ln)["cells"])
-    assert "## Part B — Metrics (5 points)" in text and "**12 points** in 4 parts (A: 2, B: 5, C: 2, D: 3)" in text
-    assert 'check("01_ml_basics", "pytorch", "test_metrics", globals())\n### END HIDDEN TESTS' in text
+    assert "**6 points** in 2 parts (A: 5, B: 1)." in text
+    assert "## Part A — Metrics (5 points)\n\nWrite it." in text and "## Part B — Clustering (1 point)" in text
+    assert text.count("from autograder.nbgrader_bridge import check") == 2
+    assert 'assert f() is None\n\n### BEGIN HIDDEN TESTS' in text
+    assert 'check("01_ml_basics", "pytorch", "test_cluster", globals())\n### END HIDDEN TESTS' in text
+    assert synced(synced(nb, ln), ln) == synced(nb, ln)
+    assert [c["id"] for c in synced(nb, ln)["cells"]] == ["cell-0", "cell-1", "metrics", "test-metrics", "cell-4",
+                                                           "cluster", "test-cluster"]
 
 
 @pytest.mark.parametrize("lesson", LESSON_IDS)

@@ -178,6 +178,26 @@ history = tl.fit(model, train_batches, val_batches, epochs=25, optimizer=keras.o
                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 ''')
 
+answer("01_ml_basics", "pytorch", "majority", "collections.Counter and a generator expression", '''
+from collections import Counter
+
+
+def majority_accuracy(y_train, y_test):
+    """Test accuracy of always predicting the most common class of the training labels."""
+    majority, _ = Counter(int(label) for label in y_train).most_common(1)[0]
+    return sum(int(label) == majority for label in y_test) / len(y_test)
+''')
+
+answer("01_ml_basics", "keras", "majority", "scikit-learn's DummyClassifier, scored with its own .score", '''
+from sklearn.dummy import DummyClassifier
+
+
+def majority_accuracy(y_train, y_test):
+    """Test accuracy of always predicting the most common class of the training labels."""
+    dummy = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(y_train), 1)), y_train)
+    return dummy.score(np.zeros((len(y_test), 1)), y_test)
+''')
+
 # ------------------------------------------------------------------------------- 02 feature extraction, PyTorch
 answer("02_feature_extraction", "pytorch", "freeze", "a loop over the parameters and one over the modules", '''
 def freeze(backbone):

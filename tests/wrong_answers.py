@@ -34,6 +34,11 @@ IDS_AS_LABELS = '''def cluster_purity(y_true, clusters):
     return float(np.mean(np.asarray(y_true) == np.asarray(clusters)))  # treats cluster ids as labels
 '''
 
+MAJORITY_OF_TEST = '''def majority_accuracy(y_train, y_test):
+    majority = np.bincount(y_test).argmax()  # the most common class of the test labels: peeks at the test set
+    return float(np.mean(y_test == majority))
+'''
+
 UNTRAINED = {
     "pytorch": '''import math
 
@@ -73,12 +78,13 @@ scores = model(tl.to_inputs(ds.x))  # every image, not the first 5
     ("01_ml_basics", "metrics"): F1_OF_MEANS,
     ("01_ml_basics", "cluster"): IDS_AS_LABELS,
     ("01_ml_basics", "network"): UNTRAINED,
+    ("01_ml_basics", "majority"): MAJORITY_OF_TEST,
 }
 
 # Wrong answers graded together in one submission (each group's other exercises stay right).
 GROUPS = {
     "00_setup": [["load_data"], ["first_model"]],
-    "01_ml_basics": [["split", "cluster"], ["metrics", "network"]],
+    "01_ml_basics": [["split", "cluster", "majority"], ["metrics", "network"]],
 }
 
 

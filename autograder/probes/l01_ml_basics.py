@@ -10,6 +10,9 @@ METRIC_TRUE = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 0, 1])
 METRIC_PRED = np.array([0, 0, 1, 0, 1, 2, 1, 2, 2, 0, 2, 1, 1, 3, 0, 1])
 CLUSTER_TRUE = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2])
 CLUSTER_IDS = np.array([5, 5, 3, 3, 3, 3, 5, 7, 7, 7, 5, 7])
+# (training labels, test labels): the most common class differs between the two, and labels need not start at 0
+MAJORITY_CASES = [(np.array([0, 0, 0, 1, 2]), np.array([1, 1, 0, 2])),
+                  (np.array([7, 7, 7, 2, 9, 9]), np.array([2, 2, 7, 9, 2]))]
 
 
 def probe_split(ns, framework):
@@ -35,6 +38,11 @@ def probe_metrics(ns, framework):
 def probe_cluster(ns, framework):
     fn = callable_(ns, "cluster_purity")
     return {"purity": fn(CLUSTER_TRUE.copy(), CLUSTER_IDS.copy())}
+
+
+def probe_majority(ns, framework):
+    fn = callable_(ns, "majority_accuracy")
+    return {"accuracies": [fn(train.copy(), test.copy()) for train, test in MAJORITY_CASES]}
 
 
 def probe_network(ns, framework):

@@ -1,14 +1,14 @@
-"""Lesson 01 rubric: splits, metrics, clustering, a first neural network."""
+"""Lesson 01 rubric: splits, metrics, clustering, a first neural network, a majority-class baseline."""
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from tlkit.data import load_dataset
 
-from ..probes.l01_ml_basics import CLUSTER_IDS, CLUSTER_TRUE, METRIC_PRED, METRIC_TRUE, SPLIT_LABELS
+from ..probes.l01_ml_basics import CLUSTER_IDS, CLUSTER_TRUE, MAJORITY_CASES, METRIC_PRED, METRIC_TRUE, SPLIT_LABELS
 from ..rubric import close
 
-NETWORK_MIN_ACCURACY = 0.90  # a trained one-hidden-layer MLP reaches ~0.95-0.97 on the held-out digits
+NETWORK_MIN_ACCURACY = 0.90  # clearly below what the lesson's trained one-hidden-layer MLP reaches
 
 
 def judge_split(obs):
@@ -80,3 +80,17 @@ def judge_network(obs):
                     f"reach at least {NETWORK_MIN_ACCURACY:.0%}. Did the training cell run, for enough epochs?")
     return msgs
 
+
+def judge_majority(obs):
+    got = obs["accuracies"]
+
+    def scores(pick):  # the accuracy of always predicting the class ``pick(train, test)``
+        return [float(np.mean(test == pick(train, test))) for train, test in MAJORITY_CASES]
+
+    if all(close(g, w, 1e-9) for g, w in zip(got, scores(lambda train, _: np.bincount(train).argmax()))):
+        return []
+    if all(close(g, w, 1e-9) for g, w in zip(got, scores(lambda _, test: np.bincount(test).argmax()))):
+        return [("`majority_accuracy` takes the most common class of the test labels: that peeks at the test set. "
+                "Take the class from `y_train`; `y_test` is only for scoring.")]
+    return [("`majority_accuracy` should return the fraction of `y_test` equal to the most common class of `y_train` "
+            "(a number between 0 and 1).")]
