@@ -10,5 +10,5 @@ decide pass/fail in the grading process, which never runs learner code.
 import sys
 
 # nbformat imports jsonschema, whose format checker imports rfc3987_syntax, which builds a grammar at import
-# (1-3 s in every worker). Nothing here validates IRIs: tell jsonschema that package is absent.
+# (seconds in every worker). Nothing here validates IRIs: tell jsonschema that package is absent.
 sys.modules.setdefault("rfc3987_syntax", None)

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class Limits:
-    # Address space (RLIMIT_AS on CPU), not resident memory: a Keras-on-torch kernel grading lesson 02 reserves
-    # 6.0 GiB for 2.5 GB resident, and at 6 GiB oneDNN intermittently failed to allocate ("could not create a
-    # primitive"), costing a right answer its points. The cgroup, where there is one, caps the same number.
+    # Address space (RLIMIT_AS on CPU), not resident memory: a Keras-on-torch kernel reserves far more than it
+    # touches, and a tighter cap made oneDNN intermittently fail to allocate ("could not create a primitive"),
+    # costing a right answer its points. The cgroup, where there is one, caps the same number.
     memory_bytes: int = 8 * 2**30
     cpu_seconds: int = 3600
     file_bytes: int = 256 * 2**20

@@ -19,7 +19,7 @@ def seed_torch(seed: int = 0, deterministic: bool = True) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every GPU
-    # torch.use_deterministic_algorithms() would also import the inductor compiler (+2 s per notebook)
+    # torch.use_deterministic_algorithms() would also import the inductor compiler (slow, in every notebook)
     # only to set its flag; the course never compiles models, so set the eager flag alone.
     torch._C._set_deterministic_algorithms(deterministic, warn_only=True)
     torch.backends.cudnn.deterministic = deterministic

@@ -18,12 +18,12 @@ from ..probes.l05_domain_adaptation import (
 GRL_TOLERANCE = 1e-5
 LAMBDA_TOLERANCE = 1e-4
 LOSS_TOLERANCE = 1e-4  # relative, float32 maths on CPU or GPU
-# DANN reaches 0.55-0.69 on the lesson's MNIST-M-style test images over 20 seeds, source-only ~0.44. How much DANN gains
-# in one run is partly luck (the adversarial game swings), so the bar only asks that adaptation did not wreck the
-# target classifier; the domain checks below are what prove that DANN happened.
+# The bars sit well below what the lesson's solution reaches over many seeds (benchmarks/outcomes_20_seeds.json).
+# How much DANN gains in one run is partly luck (the adversarial game swings), so the bar only asks that adaptation
+# did not wreck the target classifier; the domain checks below are what prove that DANN happened.
 DANN_MIN_TARGET_ACCURACY = 0.4
-DANN_MIN_SOURCE_ACCURACY = 0.85  # and stays a digit classifier on the source domain (~0.95)
-DOMAIN_MAX_ACCURACY = 0.85  # a domain classifier on DANN features is confused; on source-only features it is ~1.0
+DANN_MIN_SOURCE_ACCURACY = 0.85  # and stays a digit classifier on the source domain
+DOMAIN_MAX_ACCURACY = 0.85  # a domain classifier on DANN features is confused; on source-only ones it is not
 DOMAIN_MIN_LEARNED = 0.6  # ...but it did learn: its best epoch on the training batches beats chance clearly
 
 
