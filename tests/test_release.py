@@ -126,3 +126,11 @@ def test_every_exercise_has_its_probe_and_judge_and_nothing_else_does(lesson):
         module = importlib.import_module(f"autograder.{package}.l{lesson}")
         defined = {n.removeprefix(f"{kind}_") for n in vars(module) if n.startswith(f"{kind}_")}
         assert defined == names, f"{module.__name__}: {kind}_<name> for exactly the exercises {sorted(names)}"
+
+
+def test_the_readme_lesson_table_states_each_lessons_points():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for lesson in LESSON_IDS:
+        total = sum(e.points for e in Lesson(lesson).exercises)
+        row = next((line for line in readme.splitlines() if line.startswith(f"| {lesson[:2]} ")), None)
+        assert row is not None and row.rstrip(" |").endswith(f"| {total:g}"), f"README's table: {lesson} has {total:g}"
