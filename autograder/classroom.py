@@ -1,11 +1,13 @@
 """Grade a whole class: every submission, in parallel, into a grades CSV, one JSON and one feedback page each.
 
     python -m autograder class SUBMITTED [--lesson 01_ml_basics] [--out grades] [--workers N] [--only alice ...]
+                                         [--cluster local[:N] | tcp://HOST:8786] [--gradebook DB_URL]
 
 SUBMITTED is nbgrader's ``submitted/`` tree (``<learner>/<lesson>/<notebook>.ipynb``) or a flat folder of
 notebooks (the learner is the file name). A report is kept per (learner, notebook) together with the SHA-256
 of the file it graded: a rerun regrades only what changed (or everything with ``--force``), and every file
-is written atomically, so an interrupted run loses nothing already graded.
+is written atomically, so an interrupted run loses nothing already graded. Notebooks are graded by a local pool of
+threads, each starting a sandboxed worker process, or on a Dask cluster (:mod:`autograder.cluster`).
 """
 
 from __future__ import annotations

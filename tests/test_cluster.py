@@ -123,6 +123,7 @@ def _in_thread(fn) -> threading.Thread:
 def test_killing_a_worker_mid_class_loses_nothing(klass, dask_cluster):
     root, sub, reference = klass
     cluster, client = dask_cluster
+    client.wait_for_workers(2, timeout=120)
     run = ClassRun(root / "killed", device="cpu")
     thread = _in_thread(lambda: run.run(find_submissions(sub, LN.lesson), workers=2, cluster=cluster.scheduler_address))
     victim = None
