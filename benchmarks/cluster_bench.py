@@ -8,7 +8,9 @@
    with ``--cluster local:W``, interleaved ``--repeats`` times; each run is the whole command, LocalCluster
    start included. The instructor's process (which holds a LocalCluster's scheduler) is sampled for its peak
    resident memory; the Dask workers and the kernels are processes of their own and are not counted.
-   Budgets: Dask within 15 % of the pool's time, instructor + scheduler under 500 MB.
+   Budgets: Dask within 15 % of the pool's time, instructor + scheduler under 500 MB. Each run records the
+   machine's mean 1-minute load average while it ran: on a machine shared with other work, compare runs that
+   saw the same load.
 2. Scale: lesson-00 classes of each ``--scale`` size (same mix) through ``--cluster local:W`` into a PostgreSQL
    gradebook (pgserver); seconds per submission at each size, and whether every submission has its report,
    its grades.csv row and its gradebook row with no grader fault. Budget: seconds per submission within 20 %
@@ -50,7 +52,7 @@ def graded_class(submitted: Path, lesson: str, out: Path, *extra: str) -> dict:
            "--device", "cpu", "--force", *extra]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak, done = [0], threading.Event()
+    peak, load, done = [0], [], threading.Event()
 
     def sample():
         watched = psutil.Process(proc.pid)
@@ -59,6 +61,7 @@ def graded_class(submitted: Path, lesson: str, out: Path, *extra: str) -> dict:
                 peak[0] = max(peak[0], watched.memory_info().rss)
             except psutil.Error:
                 return
+            load.append(os.getloadavg()[0])
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -69,7 +72,9 @@ def graded_class(submitted: Path, lesson: str, out: Path, *extra: str) -> dict:
     sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{output[-3000:]}")
-    return {"seconds": round(seconds, 1), "peak_mb": round(peak[0] / 2**20, 1)}
+    # the machine's 1-minute load average during the run: other work on a shared machine slows a run down
+    return {"seconds": round(seconds, 1), "peak_mb": round(peak[0] / 2**20, 1),
+            "load_average": round(statistics.mean(load), 2) if load else None}
 
 
 def grades_without_seconds(out: Path) -> list[list[str]]:
@@ -98,6 +103,8 @@ def compare(root: Path, size: int, repeats: int, workers: int) -> dict:
             "blank_submissions": size // 5,
             "seconds_pool_every_run": [r["seconds"] for r in pool],
             "seconds_dask_every_run": [r["seconds"] for r in dask_runs],
+            "load_average_pool_every_run": [r["load_average"] for r in pool],
+            "load_average_dask_every_run": [r["load_average"] for r in dask_runs],
             "seconds_pool": pool_s, "seconds_dask": dask_s,
             "dask_over_pool": round(dask_s / pool_s, 3), "within_15_percent": dask_s <= 1.15 * pool_s,
             "instructor_peak_mb_pool_every_run": [r["peak_mb"] for r in pool],
