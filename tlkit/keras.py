@@ -365,8 +365,13 @@ def predict(
 
 
 def to_numpy(x) -> np.ndarray:
-    """A tensor or variable of the backend (on any device), an array or a list, as a numpy array."""
-    return np.asarray(keras.ops.convert_to_numpy(x))
+    """A tensor or variable of the backend (on any device, with or without a gradient), an array, a number or a
+    list, as a numpy array.
+
+    bfloat16 comes back as float32, as in the PyTorch twin (every bfloat16 value is exact in float32).
+    """
+    out = np.asarray(keras.ops.convert_to_numpy(x))
+    return out.astype(np.float32) if out.dtype.name == "bfloat16" else out
 
 
 def model_device(model: keras.Model) -> str:

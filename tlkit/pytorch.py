@@ -239,9 +239,13 @@ def predict(
 
 
 def to_numpy(x) -> np.ndarray:
-    """A tensor (on any device, with or without a gradient), an array or a list, as a numpy array."""
+    """A tensor (on any device, with or without a gradient), an array, a number or a list, as a numpy array.
+
+    bfloat16, which numpy lacks, comes back as float32 (every bfloat16 value is exact in float32).
+    """
     if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
     return np.asarray(x)
 
 
