@@ -57,13 +57,14 @@ def _bn_stats(net, framework):
         import torch
 
         bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-        return [np.concatenate([m.running_mean.detach().cpu().numpy(), m.running_var.detach().cpu().numpy()])
-                for m in bns]
-    import keras
+        stats = [(m.running_mean, m.running_var) for m in bns]
+    else:
+        import keras
 
-    bns = [layer for layer in net._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    return [np.concatenate([keras.ops.convert_to_numpy(layer.moving_mean),
-                            keras.ops.convert_to_numpy(layer.moving_variance)]) for layer in bns]
+        bns = [layer for layer in net._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+        stats = [(layer.moving_mean, layer.moving_variance) for layer in bns]
+    to_numpy = helpers(framework).to_numpy
+    return [np.concatenate([to_numpy(mean), to_numpy(var)]) for mean, var in stats]
 
 
 def probe_freeze(ns, framework):
@@ -79,7 +80,7 @@ def probe_freeze(ns, framework):
     if framework == "pytorch":
         import torch
 
-        device = next(frozen.parameters()).device
+        device = tl.model_device(frozen)
         frozen(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(device))  # in the mode freeze left it
         training = any(m.training for m in frozen.modules())
         flag = None
@@ -96,7 +97,8 @@ def probe_freeze(ns, framework):
 
 # ----------------------------------------------------------------- Part B: features
 def _reference_features(backbone, images, framework, mode):
-    """Features of the grader's backbone: mode "inference", "train" (batch statistics) or "unnormalised" ([0, 1] pixels)."""
+    """Features of the grader's backbone: mode "inference", "train" (batch statistics) or "unnormalised" ([0, 1]
+    pixels)."""
     tl = helpers(framework)
     chunks = []
     for start in range(0, len(images), FEATURE_BATCH):
@@ -110,11 +112,10 @@ def _reference_features(backbone, images, framework, mode):
 
             backbone.train(mode == "train")
             with torch.no_grad():
-                chunks.append(backbone(x).numpy())
+                out = backbone(x)
         else:
-            import keras
-
-            chunks.append(keras.ops.convert_to_numpy(backbone(x, training=mode == "train")))
+            out = backbone(x, training=mode == "train")
+        chunks.append(tl.to_numpy(out))
     return np.concatenate(chunks)
 
 
@@ -150,20 +151,18 @@ def _head_predictions(head, features, framework):
     if framework == "pytorch":
         import torch
 
-        first = next(head.parameters(), None)
-        device = first.device if first is not None else torch.device("cpu")
+        tl = helpers(framework)
+        device = tl.model_device(head)
         head.eval()
         with torch.no_grad():
-            return head(torch.from_numpy(np.asarray(features, dtype=np.float32)).to(device)).cpu().numpy()
+            return tl.to_numpy(head(torch.from_numpy(np.asarray(features, dtype=np.float32)).to(device)))
     return _keras_scores(head, np.asarray(features, dtype=np.float32))
 
 
 def _keras_scores(model, x, batch_size=100):
     """Model outputs by direct calls in inference mode (``predict`` makes TensorFlow log to stderr)."""
-    import keras
-
-    return np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False))
-                           for i in range(0, len(x), batch_size)])
+    to_numpy = helpers("keras").to_numpy
+    return np.concatenate([to_numpy(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)])
 
 
 def probe_head(ns, framework):
@@ -210,7 +209,7 @@ def _keras_loss_on_probabilities(model):
             return None
         y, p = loss_probe_inputs()
         value = loss(keras.ops.convert_to_tensor(y), keras.ops.convert_to_tensor(p))  # plain tensors: no softmax
-        return float(np.mean(keras.ops.convert_to_numpy(value)))
+        return float(np.mean(helpers("keras").to_numpy(value)))
     except Exception:  # noqa: BLE001  (a loss of another form: unknown)
         return None
 
