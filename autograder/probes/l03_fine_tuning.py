@@ -65,11 +65,8 @@ def probe_head_first(ns, framework):
 
 def _head_values(head, framework) -> list:
     """The values of the classifier head's tensors, in order (copies)."""
-    if framework == "pytorch":
-        return [t.detach().cpu().numpy().copy() for t in [*head.parameters(), *head.buffers()]]
-    import keras
-
-    return [keras.ops.convert_to_numpy(v).copy() for v in head.weights]
+    tensors = [*head.parameters(), *head.buffers()] if framework == "pytorch" else head.weights
+    return [helpers(framework).to_numpy(t).copy() for t in tensors]
 
 
 def _optimizers(ns, framework) -> list:
@@ -106,17 +103,19 @@ def _backbone_runs_in_training_mode(ns):
     if not callable(build_classifier):
         return None
     size = int(ns.get("IMAGE_SIZE", PROBE_SIZE))
-    bb = helpers("keras").load_backbone("efficientnet_lite0", input_size=size)
+    tl = helpers("keras")
+    to_numpy = tl.to_numpy
+    bb = tl.load_backbone("efficientnet_lite0", input_size=size)
     try:
         model = build_classifier(bb, N_CLASSES)
         bb.trainable = True
         bns = [layer for layer in bb.layers if isinstance(layer, keras.layers.BatchNormalization)]
-        before = [keras.ops.convert_to_numpy(layer.moving_mean).copy() for layer in bns]
+        before = [to_numpy(layer.moving_mean).copy() for layer in bns]
         x = np.random.default_rng(0).normal(size=(4, size, size, 3)).astype("float32")
         model(x)
     except Exception:  # noqa: BLE001  (Part A's own checks report a build_classifier that does not work)
         return None
-    return any(not np.array_equal(b, keras.ops.convert_to_numpy(layer.moving_mean)) for b, layer in zip(before, bns))
+    return any(not np.array_equal(b, to_numpy(layer.moving_mean)) for b, layer in zip(before, bns))
 
 
 def _bn_step_pytorch(bb):
@@ -138,11 +137,12 @@ def _bn_step_pytorch(bb):
 def _bn_step_keras(bb):
     import keras
 
+    to_numpy = helpers("keras").to_numpy
     bns = [layer for layer in bb.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    before = [keras.ops.convert_to_numpy(layer.moving_mean) for layer in bns]
+    before = [to_numpy(layer.moving_mean) for layer in bns]
     x = np.random.default_rng(0).normal(size=(4, PROBE_SIZE, PROBE_SIZE, 3)).astype("float32")
     bb(x, training=True)  # a training-mode forward pass: only trainable BN layers update their statistics
-    changed = sum(not np.array_equal(b, keras.ops.convert_to_numpy(layer.moving_mean)) for b, layer in zip(before, bns))
+    changed = sum(not np.array_equal(b, to_numpy(layer.moving_mean)) for b, layer in zip(before, bns))
     return {"bn_in_train_mode": 0, "bn_stats_changed": int(changed),
             "bn_trainable": [layer.name for layer in bns if layer.trainable_weights]}
 
@@ -196,6 +196,7 @@ def probe_param_groups(ns, framework):
     Adam's (and SGD's) first step with a gradient of ones moves a weight by its learning rate.
     """
     fn = callable_(ns, "make_optimizer")
+    tl = helpers(framework)
     if framework == "pytorch":
         import torch
 
@@ -204,11 +205,11 @@ def probe_param_groups(ns, framework):
         if not isinstance(opt, torch.optim.Optimizer):
             return {"type": type(opt).__name__}
         named = [(("head" if n.startswith("head.") else "backbone"), p) for n, p in model.named_parameters()]
-        before = [p.detach().clone() for _, p in named]
+        before = [tl.to_numpy(p).copy() for _, p in named]
         for _, p in named:
             p.grad = torch.ones_like(p)  # also on frozen parameters: an optimizer that holds them moves them
         opt.step()
-        steps = [float((p.detach() - b).abs().max()) for (_, p), b in zip(named, before)]
+        trainable = [p.requires_grad for _, p in named]
         base_lr = None
         group_lrs = sorted(float(g["lr"]) for g in opt.param_groups)
     else:
@@ -222,14 +223,12 @@ def probe_param_groups(ns, framework):
         variables = list(model.trainable_variables)
         named = [("head" if id(v) in head_ids else "backbone", v) for v in model.weights]
         trainable_ids = {id(v) for v in variables}
-        before = [keras.ops.convert_to_numpy(v) for _, v in named]
+        before = [tl.to_numpy(v).copy() for _, v in named]
         opt.apply([keras.ops.ones_like(v) for v in variables], variables)  # what fit does, once
-        steps = [float(np.abs(keras.ops.convert_to_numpy(v) - b).max()) for (_, v), b in zip(named, before)]
-        base_lr = float(keras.ops.convert_to_numpy(opt.learning_rate))
-        group_lrs = None
         trainable = [id(v) in trainable_ids for _, v in named]
-    if framework == "pytorch":
-        trainable = [p.requires_grad for _, p in named]
+        base_lr = float(tl.to_numpy(opt.learning_rate))
+        group_lrs = None
+    steps = [float(np.abs(tl.to_numpy(v) - b).max()) for (_, v), b in zip(named, before)]
     rows = [(part, bool(t), s) for (part, _), t, s in zip(named, trainable, steps)]
     return {"head": [s for part, _, s in rows if part == "head"],
             "backbone_trainable": [s for part, t, s in rows if part == "backbone" and t],
@@ -244,8 +243,8 @@ def _predict_full(model, framework, images, size):
         import torch
 
         with eval_mode(model), torch.no_grad():
-            return torch.cat([model(x[i:i + 100]) for i in range(0, len(x), 100)]).numpy()
-    return np.asarray(model.predict(x, batch_size=100, verbose=0))
+            return tl.to_numpy(torch.cat([model(x[i:i + 100]) for i in range(0, len(x), 100)]))
+    return tl.to_numpy(model.predict(x, batch_size=100, verbose=0))
 
 
 def probe_fine_tune(ns, framework):
@@ -294,9 +293,10 @@ def _part_name(name, framework):
 
 def _backbone_tensors(bb, framework) -> dict:
     """{key: (part, is batch-norm statistics, values)} for every tensor of a backbone, by a key both twins share."""
+    to_numpy = helpers(framework).to_numpy
     if framework == "pytorch":
         buffers = {name for name, _ in bb.named_buffers()}
-        return {name: (_part_name(name, framework), name in buffers, t.detach().cpu().numpy())
+        return {name: (_part_name(name, framework), name in buffers, to_numpy(t))
                 for name, t in bb.state_dict().items()}
     import keras
 
@@ -305,8 +305,7 @@ def _backbone_tensors(bb, framework) -> dict:
         stats = [layer.moving_mean, layer.moving_variance] \
             if isinstance(layer, keras.layers.BatchNormalization) else []
         for i, w in enumerate(layer.weights):
-            out[f"{layer.name}/{i}"] = (_part_name(layer.name, framework), any(w is t for t in stats),
-                                        keras.ops.convert_to_numpy(w))
+            out[f"{layer.name}/{i}"] = (_part_name(layer.name, framework), any(w is t for t in stats), to_numpy(w))
     return out
 
 
@@ -371,9 +370,7 @@ def _stage_2_optimizers(ns, framework) -> list:
     found = [o for o in _optimizers(ns, framework) if not any(o is s for s in stage_1 if s is not None)]
     if framework == "pytorch":
         return found  # (one that holds none of the model's parameters reports no rate)
-    import keras
-
-    return [o for o in found if int(keras.ops.convert_to_numpy(o.iterations)) > 0]
+    return [o for o in found if int(helpers(framework).to_numpy(o.iterations)) > 0]
 
 
 def _stage_2_rates(ns, framework, backbone, head) -> dict:
@@ -405,10 +402,11 @@ def _keras_rates(ns, opt, backbone, head) -> dict:
     optimizer are restored afterwards."""
     import keras
 
+    to_numpy = helpers("keras").to_numpy
     head_ids = {id(v) for v in head.weights}
     variables = [*backbone.trainable_weights, *head.trainable_weights]
-    state = [keras.ops.convert_to_numpy(v).copy() for v in opt.variables]
-    values = [keras.ops.convert_to_numpy(v).copy() for v in variables]
+    state = [to_numpy(v).copy() for v in opt.variables]
+    values = [to_numpy(v).copy() for v in variables]
     rate = opt.learning_rate  # the optimizer's own variable when the rate is a number (a callback may set it)
     rate_variable = rate if any(rate is v for v in opt.variables) else None
     steps = {}
@@ -422,7 +420,7 @@ def _keras_rates(ns, opt, backbone, head) -> dict:
         opt.apply([keras.ops.ones_like(v) for v in variables], variables)
         for v, before in zip(variables, values):
             part = "head" if id(v) in head_ids else "backbone"
-            moved = float(np.abs(keras.ops.convert_to_numpy(v) - before).max(initial=0.0))
+            moved = float(np.abs(to_numpy(v) - before).max(initial=0.0))
             steps[part] = max(steps.get(part, 0.0), moved)
     except Exception:  # noqa: BLE001  (an optimizer that does not hold these variables: not stage 2's)
         return {}
