@@ -29,19 +29,18 @@ def _holdout_scores(model, framework):
     """Both outputs of a trained model on the grader's held-out pairs: [left scores, right scores]."""
     from tlkit.data import load_inputs
 
-    x = helpers(framework).to_inputs(load_inputs(DATASET, "holdout"))
+    tl = helpers(framework)
+    x = tl.to_inputs(load_inputs(DATASET, "holdout"))
     if framework == "pytorch":
         import torch
 
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else torch.device("cpu")
+        device = tl.model_device(model)
         with eval_mode(model), torch.no_grad():
-            out = model(x.to(device))
-        return [o.cpu().numpy() for o in out]
-    import keras
-
-    out = model(x, training=False)
-    return [keras.ops.convert_to_numpy(out[t]) for t in TASKS]
+            outputs = model(x.to(device))
+    else:
+        out = model(x, training=False)
+        outputs = [out[t] for t in TASKS]
+    return [tl.to_numpy(o) for o in outputs]
 
 
 def _holdout_predictions(ns, name, framework):
@@ -90,9 +89,7 @@ def probe_multitask_model(ns, framework):
         if obs["shapes"] != [[3, n] for n in PROBE_CLASSES]:
             return obs
         _, grads = tl.task_gradients(model, inputs, {t: labels[:, i] for i, t in enumerate(TASKS)})
-        grads = [[keras.ops.convert_to_numpy(g) for g in task] for task in grads]
-    reached = np.array([[bool(np.any(np.asarray(g.detach().cpu() if hasattr(g, "detach") else g) != 0))
-                         for g in task] for task in grads])  # (task, parameter tensor)
+    reached = np.array([[bool(np.any(tl.to_numpy(g) != 0)) for g in task] for task in grads])  # (task, parameter)
     obs.update(n_tensors=int(reached.shape[1]), shared=int(np.sum(reached[0] & reached[1])),
                left_only=int(np.sum(reached[0] & ~reached[1])), right_only=int(np.sum(reached[1] & ~reached[0])))
     return obs
@@ -127,7 +124,7 @@ def probe_weighted_loss(ns, framework):
             y_pred = {t: keras.ops.convert_to_tensor(LOGITS[i]) for i, t in enumerate(TASKS)}
             y = {t: keras.ops.convert_to_tensor(LABELS[:, i]) for i, t in enumerate(TASKS)}
             value = model.compute_loss(x=None, y=y, y_pred=y_pred, training=False)
-            values.append(float(keras.ops.convert_to_numpy(value)))
+            values.append(float(helpers(framework).to_numpy(value)))
     ce = [[_cross_entropy(LOGITS[i], LABELS[:, j]) for j in range(2)] for i in range(2)]  # output i vs labels j
     obs = {"values": values, "ce": ce}
     if "equal_model" in ns:
@@ -140,15 +137,12 @@ def _log_vars(weighting, framework):
     value = getattr(weighting, "log_vars", None)
     if value is None:
         return None
-    if framework == "pytorch":
-        return np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value, dtype=float)
-    import keras
-
-    return np.asarray(keras.ops.convert_to_numpy(value), dtype=float)
+    return np.asarray(helpers(framework).to_numpy(value), dtype=float)
 
 
 def probe_uncertainty(ns, framework):
     cls = callable_(ns, "UncertaintyWeighting")
+    tl = helpers(framework)
     weighting = cls(2)
     obs = {"has_log_vars": hasattr(weighting, "log_vars")}
     if framework == "pytorch":
@@ -164,7 +158,7 @@ def probe_uncertainty(ns, framework):
         log_vars = weighting.log_vars
         if isinstance(log_vars, torch.Tensor) and log_vars.requires_grad and total.requires_grad:
             (grad,) = torch.autograd.grad(total, log_vars)
-            obs["grad"] = grad.tolist()
+            obs["grad"] = tl.to_numpy(grad).tolist()
     else:
         import keras
 
@@ -177,7 +171,7 @@ def probe_uncertainty(ns, framework):
             return obs
         weighting.log_vars.assign(np.asarray(LOG_VARS, np.float32))
         total = weighting([keras.ops.convert_to_tensor(np.float32(v)) for v in TASK_LOSSES])
-        obs["value"] = float(keras.ops.convert_to_numpy(total))
+        obs["value"] = float(tl.to_numpy(total))
     trained = ns.get("uncertainty_weighting")
     if trained is not None:
         learned = _log_vars(trained, framework)
@@ -190,19 +184,18 @@ def probe_uncertainty(ns, framework):
 # ----------------------------------------------------------------- Part D: PCGrad
 def probe_pcgrad(ns, framework):
     project = callable_(ns, "pcgrad_project")
+    to_numpy = helpers(framework).to_numpy
     results = []
     for g, other in GRADIENT_PAIRS:
         if framework == "pytorch":
             import torch
 
             out = project(torch.tensor(g, dtype=torch.float32), torch.tensor(other, dtype=torch.float32))
-            results.append(np.asarray(out.detach().cpu().numpy() if hasattr(out, "detach") else out,
-                                      dtype=float).tolist())
         else:
             import keras
 
             out = project(keras.ops.convert_to_tensor(np.float32(g)), keras.ops.convert_to_tensor(np.float32(other)))
-            results.append(np.asarray(keras.ops.convert_to_numpy(out), dtype=float).tolist())
+        results.append(np.asarray(to_numpy(out), dtype=float).tolist())
     obs = {"projected": results}
     if "pcgrad_model" in ns:
         obs["holdout_pred"] = _holdout_predictions(ns, "pcgrad_model", framework)
