@@ -121,19 +121,22 @@ def run_on_dask(run, subs: list, cluster: str, workers: int) -> None:
 
     client, local = connect(cluster, workers)
     try:
-        graph, pending, big = {}, {}, []
+        graph, pending, here = {}, {}, []
         for sub in subs:
-            data = sub.path.read_bytes() if sub.path.is_file() else b""
-            digest = hashlib.sha256(data).hexdigest()
-            if len(data) > MAX_NOTEBOOK_BYTES or not sub.path.is_file():
-                big.append(sub)  # rejected without running: not worth a trip through the scheduler
+            try:
+                if sub.path.stat().st_size > MAX_NOTEBOOK_BYTES:
+                    raise OSError("too large to be graded")
+                data = sub.path.read_bytes()
+            except OSError:
+                here.append(sub)  # rejected without being run (too large, unreadable): not worth a trip
                 continue
+            digest = hashlib.sha256(data).hexdigest()
             key = f"grade-{sub.key}-{digest[:16]}"
             # a data producer: queued on the scheduler, handed to a worker thread only when it is free
             graph[key] = Task(key, grade_bytes, sub.path.name, data, digest, run.device, run.cell_timeout,
                               run.notebook_timeout, _data_producer=True)
             pending[key] = (sub, digest)
-        for sub in big:
+        for sub in here:
             run.grade_one(sub)
         futures = client.get(graph, list(graph), sync=False) if graph else []
         try:

@@ -232,3 +232,16 @@ def test_ctrl_c_cancels_and_keeps_finished_reports(tmp_path):
     assert all(json.loads(p.read_text())["status"] == "graded" for p in reports)
     assert not (out / "grades.csv").exists()
     assert not list(out.rglob("*.tmp"))
+
+
+def test_a_notebook_too_large_to_grade_never_travels(tmp_path):
+    """An oversized file is rejected where it lies, as the local pool rejects it; the others still go to the workers."""
+    from autograder.grade import MAX_NOTEBOOK_BYTES
+
+    sub = tmp_path / "submitted"
+    put(sub, "bob", nbformat.read(LN.release, as_version=4))
+    put(sub, "huge", raw=b" " * (MAX_NOTEBOOK_BYTES + 1))
+    records = ClassRun(tmp_path / "grades", device="cpu").run(find_submissions(sub, LN.lesson), workers=1,
+                                                              cluster="local:1")
+    assert {r["learner"]: r["status"] for r in records} == {"bob": "graded", "huge": "invalid_notebook"}
+    assert "not graded" in " ".join(next(r for r in records if r["learner"] == "huge")["notes"])
