@@ -7,7 +7,7 @@ expected value and tolerance.
 
 import numpy as np
 
-from .common import callable_, eval_mode, require
+from .common import callable_, eval_mode, helpers, require
 
 SOURCE, TARGET = "mnist5k", "mnistm5k"  # the held-out images of both domains (labels stay outside the kernel)
 GRL_SHAPE = (5, 4)
@@ -46,11 +46,7 @@ def coral_inputs():
 
 
 def _scalar(value, framework) -> float:
-    if framework == "pytorch":
-        return float(value.detach().cpu().reshape(-1)[0]) if hasattr(value, "detach") else float(value)
-    import keras
-
-    return float(np.asarray(keras.ops.convert_to_numpy(value)).reshape(-1)[0])
+    return float(helpers(framework).to_numpy(value).reshape(-1)[0])
 
 
 def _tensor(x, framework):
@@ -65,7 +61,7 @@ def _tensor(x, framework):
 
 # ----------------------------------------------------------------- Part A: gradient reversal
 def _grl_keras(layer, x, w):
-    """Forward output and d(sum(w * layer(x)))/dx on the Keras backend in use."""
+    """Forward output and d(sum(w * layer(x)))/dx (None where no gradient reaches x) on the Keras backend in use."""
     import keras
 
     if keras.backend.backend() == "torch":
@@ -74,7 +70,7 @@ def _grl_keras(layer, x, w):
         xt = torch.tensor(x, requires_grad=True, device=keras.ops.convert_to_tensor(x).device)
         y = layer(xt)
         (y * torch.as_tensor(w, device=y.device)).sum().backward()
-        return y.detach().cpu().numpy(), xt.grad.cpu().numpy()
+        return y, xt.grad
     import tensorflow as tf  # TensorFlow backend: Keras has loaded it already
 
     xt = tf.constant(x)
@@ -82,11 +78,12 @@ def _grl_keras(layer, x, w):
         tape.watch(xt)
         y = layer(xt)
         total = tf.reduce_sum(y * w)
-    return y.numpy(), tape.gradient(total, xt).numpy()
+    return y, tape.gradient(total, xt)
 
 
 def probe_grl(ns, framework):
     x, w = grl_inputs()
+    to_numpy = helpers(framework).to_numpy
     runs = []
     if framework == "pytorch":
         import torch
@@ -97,14 +94,14 @@ def probe_grl(ns, framework):
             y = grad_reverse(xt, lam)
             (y * torch.from_numpy(w)).sum().backward()
             grad = xt.grad
-            runs.append({"lam": lam, "out": y.detach().numpy(), "grad": None if grad is None else grad.numpy()})
+            runs.append({"lam": lam, "out": to_numpy(y), "grad": None if grad is None else to_numpy(grad)})
     else:
         layer_class = callable_(ns, "GradientReversal")
         layer = layer_class(lam=1.0)
         for lam in GRL_LAMBDAS:
             layer.lam.assign(lam)  # as the schedule's callback does: the layer must read it at every call
-            out, grad = _grl_keras(layer, x, w)
-            runs.append({"lam": lam, "out": out, "grad": grad})
+            y, grad = _grl_keras(layer, x, w)
+            runs.append({"lam": lam, "out": to_numpy(y), "grad": None if grad is None else to_numpy(grad)})
     return {"runs": runs}
 
 
@@ -126,19 +123,17 @@ def _dann_outputs(model, images, framework):
     """Class logits and domain logits of the learner's trained DANN network for raw images."""
     from tlkit.common import to_rgb28
 
+    tl = helpers(framework)
     x = to_rgb28(images)
     if framework == "pytorch":
         import torch
 
         with eval_mode(model), torch.no_grad():
-            first = next(model.parameters())
-            class_logits, domain_logits = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(first.device))[:2]
-        return class_logits.cpu().numpy(), domain_logits.cpu().numpy()
-    import keras
-
+            device = tl.model_device(model)
+            class_logits, domain_logits = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(device))[:2]
+        return tl.to_numpy(class_logits), tl.to_numpy(domain_logits)
     chunks = [model(x[i:i + 250], training=False) for i in range(0, len(x), 250)]
-    return (np.concatenate([keras.ops.convert_to_numpy(c[0]) for c in chunks]),
-            np.concatenate([keras.ops.convert_to_numpy(c[1]) for c in chunks]))
+    return (np.concatenate([tl.to_numpy(c[0]) for c in chunks]), np.concatenate([tl.to_numpy(c[1]) for c in chunks]))
 
 
 def probe_dann(ns, framework):
@@ -167,7 +162,7 @@ def probe_dann(ns, framework):
 
 
 # ----------------------------------------------------------------- Part D: CORAL
-def _torch_input_gradients(fn, arrays, device=None):
+def _torch_input_gradients(fn, arrays, framework, device=None):
     """Norms of the gradient of fn(*arrays) for each input (0.0 where none reaches it)."""
     import torch
 
@@ -176,23 +171,23 @@ def _torch_input_gradients(fn, arrays, device=None):
     if not torch.is_tensor(out) or not out.requires_grad:  # e.g. a number computed outside torch, wrapped back
         return [0.0] * len(inputs)
     grads = torch.autograd.grad(out.sum(), inputs, allow_unused=True)
-    return [0.0 if g is None else float(g.detach().norm().cpu()) for g in grads]
+    return [0.0 if g is None else float(helpers(framework).to_numpy(g.norm())) for g in grads]
 
 
 def _input_gradients(fn, arrays, framework):
     if framework == "pytorch":
-        return _torch_input_gradients(fn, arrays)
+        return _torch_input_gradients(fn, arrays, framework)
     import keras
 
     if keras.backend.backend() == "torch":
-        return _torch_input_gradients(fn, arrays, device=keras.ops.convert_to_tensor(arrays[0]).device)
+        return _torch_input_gradients(fn, arrays, framework, device=keras.ops.convert_to_tensor(arrays[0]).device)
     import tensorflow as tf  # TensorFlow backend: Keras has loaded it already
 
     inputs = [tf.constant(x) for x in arrays]
     with tf.GradientTape() as tape:
         tape.watch(inputs)
         total = tf.reduce_sum(tf.cast(tf.convert_to_tensor(fn(*inputs)), tf.float32))
-    return [0.0 if g is None else float(tf.norm(g).numpy()) for g in tape.gradient(total, inputs)]
+    return [0.0 if g is None else float(helpers(framework).to_numpy(tf.norm(g))) for g in tape.gradient(total, inputs)]
 
 
 def probe_coral(ns, framework):
