@@ -59,14 +59,15 @@ c.Execute.timeout = 300
 # By name, so a Python without the course's package fails at generate_feedback, not by dropping this whole file.
 _feedback = GenerateFeedback.class_traits()["preprocessors"].default()
 _after = _feedback.index(GetGrades) + 1
-c.GenerateFeedback.preprocessors = [*_feedback[:_after], ClearHiddenTests, "autograder.nbgrader_feedback.ScrubTestErrors",
-                                    *_feedback[_after:]]
+c.GenerateFeedback.preprocessors = [*_feedback[:_after], ClearHiddenTests,
+                                    "autograder.nbgrader_feedback.ScrubTestErrors", *_feedback[_after:]]
 
 # `nbgrader generate_assignment X --force` never deletes lesson X. Left alone, nbgrader deletes the release folder
 # first (--force, or a newer source) and again on any failure (a gradebook it cannot open, a bad cell), so a failed
 # run leaves no lesson. Here it writes to a scratch folder of its own, and only once the whole assignment is written
-# does the hook below swap it in for lessons/<lesson>/X.ipynb (a rename on the same disk). A release directory named on the command
-# line (as `make lessons` does, autograder/release.py) gets nbgrader's own behaviour: the caller handles it.
+# does the hook below swap it in for lessons/<lesson>/X.ipynb (a rename on the same disk). A release directory
+# named on the command line (as `make lessons` does, autograder/release.py) gets nbgrader's own behaviour: the
+# caller handles it.
 _SCRATCH = ROOT / ".nbgrader" / f"release-{os.getpid()}"
 
 

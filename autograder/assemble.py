@@ -83,8 +83,8 @@ def assemble(learner: NotebookNode, source: NotebookNode, ln: LessonNotebook) ->
         if gid in placed or role(src_cells[gid]) == "answer":
             continue
         before = [g for g in order[:i] if g in placed]
-        pos = 0 if not before else 1 + max(j for j, c in enumerate(out) if nbgrader_meta(c).get("grade_id") == before[-1]
-                                                or c.metadata.get(PROBE_KEY) == before[-1])
+        marks = [(nbgrader_meta(c).get("grade_id"), c.metadata.get(PROBE_KEY)) for c in out]
+        pos = 0 if not before else 1 + max(j for j, mark in enumerate(marks) if before[-1] in mark)
         add_from_source(gid)
         out.insert(pos, out.pop())
 
@@ -93,8 +93,8 @@ def assemble(learner: NotebookNode, source: NotebookNode, ln: LessonNotebook) ->
         del out[probes[-1] + 1:]
     nb = nbformat.v4.new_notebook(metadata=copy.deepcopy(source.metadata))
     nb.cells = out
-    answers = {i: nbgrader_meta(c)["grade_id"] for i, c in enumerate(out)
-               if nbgrader_meta(c).get("grade_id") in src_cells and role(src_cells[nbgrader_meta(c)["grade_id"]]) == "answer"}
+    ids = {i: nbgrader_meta(c).get("grade_id") for i, c in enumerate(out)}
+    answers = {i: gid for i, gid in ids.items() if gid in src_cells and role(src_cells[gid]) == "answer"}
     return nb, answers
 
 

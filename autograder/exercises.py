@@ -70,7 +70,8 @@ class Lesson:
 
 
 def lessons() -> list[Lesson]:
-    return [Lesson(p.name) for p in sorted(SOLUTIONS.iterdir()) if LessonNotebook(p.name, FRAMEWORKS[0]).solution.exists()]
+    return [Lesson(p.name) for p in sorted(SOLUTIONS.iterdir())
+            if LessonNotebook(p.name, FRAMEWORKS[0]).solution.exists()]
 
 
 def exercises_in(cells: list[dict]) -> list[tuple[str, str, str, float]]:

@@ -49,7 +49,8 @@ def html_report(r: Report, learner: str) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>body{{font-family:sans-serif;max-width:50em;margin:2em auto}}td{{padding:.3em .8em;vertical-align:top}}
-tr.ok td:first-child::before{{content:"\\2714  ";color:green}}tr.fail td:first-child::before{{content:"\\2718  ";color:#b00}}
+tr.ok td:first-child::before{{content:"\\2714  ";color:green}}
+tr.fail td:first-child::before{{content:"\\2718  ";color:#b00}}
 .note{{background:#fff4e0;padding:.5em}}</style></head><body>
 <h1>{esc(title)}</h1>
 {score}

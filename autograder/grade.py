@@ -69,7 +69,8 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
         raise Rejected("invalid_notebook", f"The file could not be read ({err.strerror}).") from None
     if len(raw) > MAX_NOTEBOOK_BYTES:
         raise Rejected("invalid_notebook", f"The file is {len(raw) // 2**20} MiB; notebooks over "
-                                           f"{MAX_NOTEBOOK_BYTES // 2**20} MiB are not graded. Clear outputs and resubmit.")
+                                           f"{MAX_NOTEBOOK_BYTES // 2**20} MiB are not graded. "
+                                           "Clear outputs and resubmit.")
     try:
         text = raw.decode("utf-8")
         data = json.loads(text)
@@ -226,8 +227,9 @@ def zeros(exercises, message: str) -> list[ExerciseResult]:
 
 def judge(report: Report, exercises, events: list[dict], answers: dict[int, str], limit: int) -> None:
     payloads = {e["test_id"]: e["payload"] for e in events if e.get("event") == wire.OBSERVATION}
+    failed = [e for e in events if e.get("event") == wire.CELL and e.get("status") == "error"]
     errors = {answers[e["index"]]: f'{e.get("ename")}: {e.get("evalue")}'.rstrip(": ")
-              for e in events if e.get("event") == wire.CELL and e.get("status") == "error" and e.get("index") in answers}
+              for e in failed if e.get("index") in answers}
     end = next((e for e in reversed(events) if e.get("event") in wire.ENDINGS), None)
     slow = [e["index"] for e in events if e.get("event") == wire.CELL and e.get("ename") == wire.CELL_TIMEOUT]
     if slow:
@@ -260,6 +262,6 @@ def judge(report: Report, exercises, events: list[dict], answers: dict[int, str]
         else:
             messages = ["This check never ran (see the notes above)."]
         passed = not messages
-        report.exercises.append(ExerciseResult(ex.answer_id, ex.test_id, ex.title, ex.points if passed else 0.0, ex.points,
-                                               passed, messages))
+        report.exercises.append(ExerciseResult(ex.answer_id, ex.test_id, ex.title, ex.points if passed else 0.0,
+                                               ex.points, passed, messages))
     report.score = sum(r.points for r in report.exercises)

@@ -3,7 +3,8 @@
 With bubblewrap (``bwrap``, Debian package ``bubblewrap``, installed by ``make venv`` when run as root) the
 worker and the learner's kernel run in new user, PID, network, IPC and UTS namespaces, as an unprivileged
 uid; when the grader runs as root, the worker instead drops (``setpriv``) to a dedicated uid of its own, one
-per running submission, with no capabilities, so nothing in the sandbox is root outside it either; on a read-only view of the system and the Python environment, with a private /tmp, a writable work
+per running submission, with no capabilities, so nothing in the sandbox is root outside it either; on a
+read-only view of the system and the Python environment, with a private /tmp, a writable work
 directory that holds only the submission, and the course data mounted read-only — the grader's held-out
 labels, the rubrics, ``solutions/``, other learners' files and the grade files are simply not there. When
 the worker ends, the PID namespace ends with it, daemons included. Without bubblewrap, only the limits

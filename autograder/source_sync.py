@@ -1,8 +1,9 @@
 """Write into a source notebook what its exercises determine, so an author states each fact once.
 
 From each check cell's points (nbgrader metadata): the points in its Part heading and the intro's total; from its
-``grade_id``: the hidden call to the grader at the end of the cell; and a fixed id for a new cell. ``make lessons`` runs this on solutions/ before
-generating lessons/; a test checks the committed sources are in step.
+``grade_id``: the hidden call to the grader at the end of the cell; and a fixed id for a new cell.
+``make lessons`` runs this on solutions/ before generating lessons/; a test checks the committed sources are in
+step.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def synced(nb: dict, ln: LessonNotebook) -> dict:
                                       f"{len(points)} parts ({parts})", source)
         elif meta.get("grade") and meta.get("grade_id", "").startswith("test_"):
             visible = source.split(HIDDEN_START, 1)[0].rstrip()
-            source = f"{visible}\n\n{hidden_check(ln, meta['grade_id'])}" if visible else hidden_check(ln, meta["grade_id"])
+            hidden = hidden_check(ln, meta["grade_id"])
+            source = f"{visible}\n\n{hidden}" if visible else hidden
         cell["source"] = source
     return nb
 

@@ -49,7 +49,8 @@ CLAIMS = {  # lesson -> [(claim of its issue, or of the lesson: "lesson: ...", t
          lambda m, task=task: m[f"uncertainty/{task}"] >= min(m[f"equal/{task}"], m[f"single-task/{task}"]))
         for task in ("left", "right")
     ] + [
-        ("lesson: next to a task with half its labels random, uncertainty weighting beats equal weights on the clean task",
+        (("lesson: next to a task with half its labels random, uncertainty weighting beats equal weights on the "
+         "clean task"),
          lambda m: m["noisy right/uncertainty/left"] > m["noisy right/equal/left"]),
     ],
     "05_domain_adaptation": [
@@ -121,13 +122,16 @@ def paired_standard_errors(a: dict, b: dict) -> dict[str, float]:
     """
     if a.get("seeds") != b.get("seeds") or len(a.get("seeds", [])) < 2:
         return {}
-    return {k: round(standard_error([x - y for x, y in zip(a["outcomes"][k]["per_seed"], b["outcomes"][k]["per_seed"])]),
-                     4) for k in a["outcomes"] if k in b["outcomes"]}
+    def gaps(k):
+        return [x - y for x, y in zip(a["outcomes"][k]["per_seed"], b["outcomes"][k]["per_seed"])]
+
+    return {k: round(standard_error(gaps(k)), 4) for k in a["outcomes"] if k in b["outcomes"]}
 
 
 def lesson_summary(lesson: str, frameworks: dict[str, dict]) -> dict:
     means = {fw: {k: v["mean"] for k, v in s["outcomes"].items()} for fw, s in frameworks.items()}
-    claims = [{"claim": text, **{fw: bool(test(m)) for fw, m in means.items()}} for text, test in CLAIMS.get(lesson, [])]
+    claims = [{"claim": text, **{fw: bool(test(m)) for fw, m in means.items()}}
+              for text, test in CLAIMS.get(lesson, [])]
     gaps, errors = {}, {}
     if len(means) == 2:
         a, b = means.values()

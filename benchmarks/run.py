@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/run.py [--repeat N] [--device cpu|cuda|auto] [--grade-only] [--out FILE] [LESSON ...]
 
 Budgets: each solution notebook runs within its lesson's budget on 2 CPU cores (BUDGET_RUN_S: 30 s for 00-01,
-60 s for 02-03, 90 s for 04-05), and grading one takes <= 1.5x its bare execution. Figures are measured, never asserted here: read the JSON.
+60 s for 02-03, 90 s for 04-05), and grading one takes <= 1.5x its bare execution. Figures are measured, never
+asserted here: read the JSON.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def main() -> int:
         row["grade_over_run"] = round(row["grade_s"] / row["run_s"], 2)
         budget = BUDGET_RUN_S.get(ln.lesson)
         row["run_budget_s"] = budget
-        row["within_budget"] = (budget is None or row["run_s"] <= budget) and row["grade_over_run"] <= BUDGET_GRADE_RATIO
+        within_run = budget is None or row["run_s"] <= budget
+        row["within_budget"] = within_run and row["grade_over_run"] <= BUDGET_GRADE_RATIO
         if run_measured:
             row["run_measured"] = run_measured  # when the kept bare run time was measured
         rows.append(row)

@@ -46,7 +46,8 @@ def test_a_notebook_without_its_seed_line_is_refused(tmp_path):
 
 def test_claims_and_framework_gap_are_judged_on_the_means():
     def side(scratch, frozen):
-        return {"outcomes": {"small CNN from scratch": {"mean": scratch}, "frozen features + linear head": {"mean": frozen},
+        return {"outcomes": {"small CNN from scratch": {"mean": scratch},
+                             "frozen features + linear head": {"mean": frozen},
                              "digits: small CNN from scratch": {"mean": 0.1},
                              "digits: frozen features + logistic regression": {"mean": 0.3}}}
 
@@ -187,7 +188,8 @@ def twins_of(*lessons: str):
 
 
 @pytest.mark.parametrize("lesson,claim,holds", [(lesson, text, test) for lesson, claims in outcomes.CLAIMS.items()
-                                                for text, test in claims], ids=lambda v: v if isinstance(v, str) else "")
+                                                for text, test in claims],
+                         ids=lambda v: v if isinstance(v, str) else "")
 def test_each_claim_of_a_lesson_holds_on_every_recorded_measurement(lesson, claim, holds):
     min_seeds = MANY_SEEDS if claim in ONLY_OVER_MANY_SEEDS else 1
     checked = measurements(lesson, min_seeds)
@@ -207,7 +209,8 @@ def best_of_others(m: dict[str, float], target: str, methods=("source-only", "DA
 PROSE_CLAIMS = {  # lesson -> [(what its learner notebook says beyond outcomes.CLAIMS, test on one side's means in %)]
     "04_multi_task": [
         ("each task trained alone does as well as or better than every way of training both together",
-         lambda m: all(m[f"single-task/{t}"] >= m[f"{j}/{t}"] for t in TASKS for j in ("equal", "uncertainty", "pcgrad"))),
+         lambda m: all(m[f"single-task/{t}"] >= m[f"{j}/{t}"]
+                       for t in TASKS for j in ("equal", "uncertainty", "pcgrad"))),
         ("next to a noisy task, learned weights give the noisy task up: below equal weights on it",
          lambda m: m["noisy right/uncertainty/right"] < m["noisy right/equal/right"]),
         ("equal weights on the noisy task are already below training it alone",
@@ -225,7 +228,8 @@ PROSE_CLAIMS = {  # lesson -> [(what its learner notebook says beyond outcomes.C
 
 
 @pytest.mark.parametrize("lesson,claim,holds", [(lesson, text, test) for lesson, claims in PROSE_CLAIMS.items()
-                                                for text, test in claims], ids=lambda v: v if isinstance(v, str) else "")
+                                                for text, test in claims],
+                         ids=lambda v: v if isinstance(v, str) else "")
 def test_what_a_lesson_says_holds_on_every_recorded_measurement(lesson, claim, holds):
     checked = measurements(lesson)
     assert checked
@@ -264,7 +268,8 @@ def stated_range(words: str) -> tuple[float, float]:
 
 STATED = {  # (lesson, markdown cell) -> [(words of the cell, what they state of one side's means in %)]
     ("04_multi_task", "discussion"): [
-        ("lands within 2 points of them on average", lambda m: [m[f"uncertainty/{t}"] - m[f"equal/{t}"] for t in TASKS]),
+        ("lands within 2 points of them on average",
+         lambda m: [m[f"uncertainty/{t}"] - m[f"equal/{t}"] for t in TASKS]),
         ("within 1 point of equal weights on average", lambda m: [m[f"pcgrad/{t}"] - m[f"equal/{t}"] for t in TASKS]),
     ],
     ("04_multi_task", "noisy_note"): [
@@ -374,7 +379,8 @@ def test_the_instructor_guide_quotes_the_measurements_on_record():
     text = GUIDE.read_text()
     stamps = [(path.name, lesson, record["measured"]) for path in RECORDS
               for lesson, record in json.loads(path.read_text())["lessons"].items()]
-    stamps.append(("dann_learning_rate.json", dann_learning_rate.LESSON, recorded("dann_learning_rate.json")["measured"]))
+    dann = recorded("dann_learning_rate.json")
+    stamps.append(("dann_learning_rate.json", dann_learning_rate.LESSON, dann["measured"]))
     stale = [s for s in stamps if s[2] not in text]
     assert not stale, f"docs/instructor.md does not quote these measurements (re-read their figures): {stale}"
 

@@ -195,7 +195,8 @@ def _steps(stmt: ast.stmt) -> list[Step]:
     if isinstance(stmt, ast.Try):
         handlers = [Step(expression_loads(h.type), {h.name} if h.name else set()) for h in stmt.handlers]
         return [*(s for b in stmt.body for s in steps(b)),
-                *(s for h, head in zip(stmt.handlers, handlers) for s in [head, *(x for b in h.body for x in steps(b))]),
+                *(s for h, head in zip(stmt.handlers, handlers)
+                  for s in [head, *(x for b in h.body for x in steps(b))]),
                 *(s for b in stmt.orelse + stmt.finalbody for s in steps(b))]
     if isinstance(stmt, ast.AugAssign):
         return [Step(expression_loads(stmt.value) | expression_loads(stmt.target) | _target_names(stmt.target),

@@ -33,7 +33,8 @@ CASES = [
     ("softmax-head", L02, "head", SOFTMAX_HEAD, "ends in a softmax"),
     ("head-frozen-in-stage-2", L03, "fine_tune", HEAD_FROZEN_IN_STAGE_2, "head did not change during stage 2"),
     ("ten-times-the-rates", L03, "fine_tune", TEN_TIMES_THE_RATES, "higher than the instructed"),
-    ("only-the-head-retrained", L03, "fine_tune", {"pytorch": ONLY_THE_HEAD_RETRAINED}, "did not fine-tune the backbone"),
+    ("only-the-head-retrained", L03, "fine_tune", {"pytorch": ONLY_THE_HEAD_RETRAINED},
+     "did not fine-tune the backbone"),
     ("backbone-in-training-mode", L03, "head_first", {"keras": BACKBONE_CALLED_IN_TRAINING_MODE}, "training=True"),
     ("coral-in-numpy", L05, "coral", CORAL_IN_NUMPY, "No gradient flows through your CORAL loss"),
 ]

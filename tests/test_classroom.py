@@ -116,7 +116,8 @@ def test_scores_land_in_the_nbgrader_gradebook(klass, tmp_path):
     # a grader fault is no score: it never writes over what the gradebook holds, nor creates a submission
     alice = next(r for r in records if r["learner"] == "alice")
     zeros = [{**e, "points": 0.0} for e in alice["exercises"]]
-    faults = [{**alice, "status": "grader_error", "exercises": zeros}, {**alice, "learner": "frank", "status": "grader_error"}]
+    faults = [{**alice, "status": "grader_error", "exercises": zeros},
+              {**alice, "learner": "frank", "status": "grader_error"}]
     assert export_to_gradebook(faults, url) == 0
     with Gradebook(url) as gb:
         assert gb.find_submission(LN.assignment, "alice").score == gb.find_submission(LN.assignment, "alice").max_score

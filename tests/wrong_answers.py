@@ -71,7 +71,8 @@ n_classes = len(ds.classes)
         "pytorch": '''model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).to(device)
 scores = model(tl.to_inputs(ds.x).to(device))  # every image, not the first 5
 ''',
-        "keras": '''model = keras.Sequential([keras.Input(shape=(8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+        "keras": '''model = keras.Sequential([keras.Input(shape=(8, 8, 1)), keras.layers.Flatten(),
+                          keras.layers.Dense(10)])
 scores = model(tl.to_inputs(ds.x))  # every image, not the first 5
 '''},
     ("01_ml_basics", "split"): SEQUENTIAL_SPLIT,

@@ -37,11 +37,13 @@ FEATURES_WRONG_MODE = {
 HEAD_NOT_TRAINED = {
     "pytorch": '''tl.seed_everything(0)
 head = torch.nn.Linear(1280, len(ds.classes))
-head_history = tl.fit(head, train_feature_batches, val_feature_batches, epochs=2, lr=1e-6)  # learning rate far too small
+# a learning rate far too small
+head_history = tl.fit(head, train_feature_batches, val_feature_batches, epochs=2, lr=1e-6)
 ''',
     "keras": '''tl.seed_everything(0)
 head = keras.Sequential([keras.Input((1280,)), keras.layers.Dense(len(ds.classes))])
-head_history = tl.fit(head, train_feature_batches, val_feature_batches, epochs=2, lr=1e-6)  # learning rate far too small
+# a learning rate far too small
+head_history = tl.fit(head, train_feature_batches, val_feature_batches, epochs=2, lr=1e-6)
 ''',
 }
 

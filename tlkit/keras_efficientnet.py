@@ -141,7 +141,8 @@ def build_efficientnet_lite0(
     input_shape: tuple[int | None, int | None, int] = (IMAGE_SIZE, IMAGE_SIZE, 3),
     name: str = "efficientnet_lite0",
 ) -> keras.Model:
-    """EfficientNet-Lite0 with fresh weights: NHWC float inputs -> 1000 logits, or (include_top=False) 1280 pooled features.
+    """EfficientNet-Lite0 with fresh weights: NHWC float inputs -> 1000 logits, or (include_top=False) 1280 pooled
+    features.
 
     Padding is computed for 224-pixel inputs, as in the PyTorch package, whatever ``input_shape`` says.
     """

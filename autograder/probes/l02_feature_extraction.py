@@ -67,6 +67,10 @@ def _bn_stats(net, framework):
     return [np.concatenate([to_numpy(mean), to_numpy(var)]) for mean, var in stats]
 
 
+def _stats_changed(before, after) -> bool:
+    return len(before) != len(after) or any(not np.allclose(a, b, atol=1e-7) for a, b in zip(before, after))
+
+
 def probe_freeze(ns, framework):
     freeze = callable_(ns, "freeze")
     tl = helpers(framework)
@@ -88,8 +92,7 @@ def probe_freeze(ns, framework):
         frozen(x, training=True)  # as fit() calls a model that contains the frozen one
         training = None
         flag = bool(frozen.trainable)
-    after = _bn_stats(frozen, framework)
-    changed = len(before) != len(after) or any(not np.allclose(a, b, atol=1e-7) for a, b in zip(before, after))
+    changed = _stats_changed(before, _bn_stats(frozen, framework))
     return {"returned": type(returned).__name__, "n_bn": len(before),
             "trainable_params": tl.count_params(frozen, trainable_only=True), "training": training,
             "trainable_flag": flag, "bn_stats_changed": bool(changed)}
@@ -97,24 +100,21 @@ def probe_freeze(ns, framework):
 
 # ----------------------------------------------------------------- Part B: features
 def _reference_features(backbone, images, framework, mode):
-    """Features of the grader's backbone: mode "inference", "train" (batch statistics) or "unnormalised" ([0, 1]
-    pixels)."""
+    """Features of the grader's backbone in inference mode: mode "inference" (the backbone's preprocessing) or
+    "unnormalised" ([0, 1] pixels)."""
     tl = helpers(framework)
     chunks = []
     for start in range(0, len(images), FEATURE_BATCH):
         batch = images[start:start + FEATURE_BATCH]
-        if mode == "unnormalised":
-            x = tl.to_inputs(batch)
-        else:
-            x = tl.preprocess_inputs(batch, size=INPUT_SIZE)
+        x = tl.to_inputs(batch) if mode == "unnormalised" else tl.preprocess_inputs(batch, size=INPUT_SIZE)
         if framework == "pytorch":
             import torch
 
-            backbone.train(mode == "train")
+            backbone.eval()
             with torch.no_grad():
                 out = backbone(x)
         else:
-            out = backbone(x, training=mode == "train")
+            out = backbone(x, training=False)
         chunks.append(tl.to_numpy(out))
     return np.concatenate(chunks)
 
@@ -126,9 +126,13 @@ def probe_features(ns, framework):
     fresh = tl.load_backbone("efficientnet_lite0", include_top=False, trainable=True, input_size=INPUT_SIZE)
     if framework == "pytorch":
         fresh.train()  # as a backbone comes before anyone froze it
+    stats = _bn_stats(fresh, framework)
     with _no_grad(framework):
         out = extract_features(fresh, images.copy(), FEATURE_BATCH)
-    obs = {"type": type(out).__name__}
+    # Training mode, told by what it does: batch norm (trainable, as the probe's backbone is) normalises with each
+    # batch's statistics and overwrites its running ones. (Comparing with training-mode features cannot tell it:
+    # stochastic depth drops a random set of residual branches at every training-mode pass.)
+    obs = {"type": type(out).__name__, "bn_stats_changed": _stats_changed(stats, _bn_stats(fresh, framework))}
     if not isinstance(out, np.ndarray):
         return obs
     obs["shape"] = list(out.shape)
@@ -137,7 +141,7 @@ def probe_features(ns, framework):
     out = out.astype(np.float64)
     obs["finite"] = bool(np.isfinite(out).all())
     reference = tl.load_backbone("efficientnet_lite0", include_top=False, input_size=INPUT_SIZE)
-    for mode in ("inference", "unnormalised", "train"):  # the last two only to name a mistake ("train" changes BN)
+    for mode in ("inference", "unnormalised"):  # the second only to name a mistake
         with _no_grad(framework):
             ref = _reference_features(reference, images, framework, mode)
         obs[f"diff_{mode}"] = float(np.abs(out - ref).max())

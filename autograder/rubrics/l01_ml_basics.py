@@ -19,7 +19,8 @@ def judge_split(obs):
     msgs = []
     sizes = [len(p) for p in obs["ids"]]
     if [abs(s - e) <= 1 for s, e in zip(sizes, (0.6 * n, 0.2 * n, 0.2 * n))] != [True] * 3:
-        msgs.append(f"With 20% validation and 20% test, {n} rows should split about 60/20/20; you returned sizes {sizes}.")
+        msgs.append(f"With 20% validation and 20% test, {n} rows should split about 60/20/20; "
+                    f"you returned sizes {sizes}.")
     if ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2]:
         msgs.append("Some rows appear in more than one split: training, validation and test must not overlap "
                     "(otherwise the test score is not honest).")

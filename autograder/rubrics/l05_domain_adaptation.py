@@ -153,8 +153,8 @@ def judge_dann(obs):
                     f"held-out source from target images apart {domain_acc:.0%} of the time. The reversed gradient "
                     "(−λ) has to reach the feature extractor.")
     if target_acc < DANN_MIN_TARGET_ACCURACY or source_acc < DANN_MIN_SOURCE_ACCURACY:
-        msgs.append(f"Your `dann_model` classifies {target_acc:.0%} of unseen MNIST-M-style images (and {source_acc:.0%} "
-                    f"of unseen MNIST digits) correctly; adapted, it should reach at least "
+        msgs.append(f"Your `dann_model` classifies {target_acc:.0%} of unseen MNIST-M-style images "
+                    f"(and {source_acc:.0%} of unseen MNIST digits) correctly; adapted, it should reach at least "
                     f"{DANN_MIN_TARGET_ACCURACY:.0%} (and {DANN_MIN_SOURCE_ACCURACY:.0%}).")
     return msgs
 
