@@ -18,6 +18,7 @@ import pytest
 from submissions import answer_sources, solved
 
 from autograder.course_files import holdout_inputs_dir
+from autograder.exercises import Lesson
 from autograder.grade import MAX_NOTEBOOK_BYTES
 from autograder.lessons import REPO_ROOT, LessonNotebook
 from autograder.sandbox import bwrap_works, dedicated_uid_works, pids_cgroup_available
@@ -51,15 +52,15 @@ def outside():
 
 CASES = {
     # name: (source of the first_model cell, expected status, expected first_model points)
-    "patch-numpy-equality": ("import numpy as np\nnp.array_equal = lambda *a, **k: True\nnp.allclose = lambda *a, **k: True\n"
-                             + WRONG, "graded", 0),
+    "patch-numpy-equality": ("import numpy as np\nnp.array_equal = lambda *a, **k: True\n"
+                             "np.allclose = lambda *a, **k: True\n" + WRONG, "graded", 0),
     "patch-builtins": ("import builtins\nbuiltins.tuple = lambda x: (5, 10)\nbuiltins.sum = lambda *a: 650\n" + WRONG,
                        "graded", 0),
     "patch-probe-runtime": (WRONG + "\nimport autograder.probe_runtime as pr\n"
                             "pr.observe = lambda *a: {'ok': True, 'observation': {}}\n", "graded", 0),
     "forged-observation": (WRONG + f"\nfrom IPython.display import display\n"
-                           f"display({{'{MIME}': {{'ok': True, 'observation': {{'params': 650, 'scores_shape': [5, 10]}}}}}},"
-                           " raw=True)\n", "graded", 0),
+                           f"display({{'{MIME}': {{'ok': True, "
+                           "'observation': {'params': 650, 'scores_shape': [5, 10]}}}, raw=True)\n", "graded", 0),
     "input-transformer-drops-checks": (RIGHT + "\nget_ipython().input_transformers_cleanup.append(lambda lines: [])\n",
                                        "graded", 0),
     "sys-exit": ("import sys\nsys.exit(0)", "graded", 0),
@@ -83,8 +84,9 @@ CASES = {
 SANDBOX_CASES = {
     "read-rubric": (f"import os\nassert os.listdir({str(REPO_ROOT / 'autograder' / 'rubrics')!r}) == []\n"
                     f"assert not os.path.exists({str(REPO_ROOT / 'solutions')!r})\n" + RIGHT, "graded", 1),
-    "read-answer-key": (f"import numpy as np\ny = np.load({str(REPO_ROOT / 'data' / 'holdout' / 'digits.npz')!r})['y']\n"
-                        + RIGHT, "graded", 0),
+    "read-answer-key": ("import numpy as np\n"
+                        f"y = np.load({str(REPO_ROOT / 'data' / 'holdout' / 'digits.npz')!r})['y']\n" + RIGHT,
+                        "graded", 0),
     "write-outside": (f"open({str(REPO_ROOT / 'solutions' / 'pwned.txt')!r}, 'w').write('x')\n" + RIGHT, "graded", 0),
 }
 CGROUP_CASES = {
@@ -248,7 +250,9 @@ def test_notebook_of_another_lesson_is_graded_as_that_lesson(graded, tmp_path):
     path = tmp_path / f"{L00.stem}.ipynb"  # handed in under lesson 00's name
     path.write_text(json.dumps(nbformat_read(other.release)))
     report = graded("adv-other-lesson", path)
-    assert (report.lesson, report.status, report.score, report.max_score) == ("01_ml_basics", "graded", 0, 10)
+    lesson_points = sum(e.points for e in Lesson("01_ml_basics").exercises)
+    assert (report.lesson, report.status, report.score) == ("01_ml_basics", "graded", 0)
+    assert report.max_score == lesson_points
 
 
 def nbformat_read(path):
