@@ -31,7 +31,7 @@ def test_holdout_is_disjoint_from_public_rows():
     assert sum(row.tobytes() in seen for row in hold.x) == 0
 
 
-@pytest.mark.parametrize("name", ["digits", "mnist5k", "mnistm5k", "multimnist"])
+@pytest.mark.parametrize("name", ["digits", "mnist5k", "mnistm5k", "multimnist", "texture_mosaics"])
 def test_build_is_deterministic(name):
     a, b = build_data.build_one(name), build_data.build_one(name)
     for split in ("public", "holdout"):
@@ -90,3 +90,18 @@ def test_multimnist_overlays_two_digits_with_both_labels():
     first = m.x[np.flatnonzero(m.y == mm.y[0, 0])]
     assert any((mm.x[0, :28, :28] >= d).all() for d in first)
     assert mm.x[:, 28:, :4].max() == 0 and mm.x[:, :4, 28:].max() == 0  # corners no digit reaches
+
+
+def test_texture_mosaics_hold_one_to_four_labels_rare_ones_seldom():
+    pub, hold = load_dataset("texture_mosaics"), load_dataset("texture_mosaics", "holdout")
+    assert pub.x.shape == (1800, 64, 64, 3) and pub.y.shape == (1800, 4) and hold.y.shape == (300, 4)
+    counts = np.array([len(set(row)) for row in pub.y])
+    assert counts.min() == 1 and counts.max() == 4 and len(np.unique(counts)) == 4
+    frequency = np.array([(pub.y == k).any(axis=1).mean() for k in range(len(pub.classes))])
+    assert frequency[0] > 0.5 and 0.05 < frequency[-1] < 0.2  # imbalanced, the rarest still present
+    # each tile is a patch of its own class's picture: a tile of textures' class k looks like class k there
+    tiles = load_dataset("textures")
+    means = np.array([tiles.x[tiles.y == k].mean(axis=(0, 1, 2)) for k in range(len(tiles.classes))])
+    tile_means = pub.x[:, :32, :32].reshape(len(pub.x), -1, 3).mean(axis=1)
+    nearest = np.linalg.norm(tile_means[:, None] - means[None], axis=2).argmin(axis=1)
+    assert np.mean(nearest == pub.y[:, 0]) > 0.5

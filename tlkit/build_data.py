@@ -23,7 +23,7 @@ from .paths import MANIFEST
 
 SEED = 20261123
 HOLDOUT = {"mnist5k": 500, "digits": 300, "mnistm5k": 500, "animal_mnist": 1000, "textures": 200,
-           "multimnist": 500}
+           "multimnist": 500, "texture_mosaics": 300}
 
 
 def _shuffled(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,16 +89,30 @@ TEXTURE_SOURCES = {  # class -> (scikit-image picture, region (top, bottom, left
 TEXTURES_PER_CLASS, TEXTURE_HOLDOUT_PER_CLASS, TEXTURE_SIZE = 150, 25, 64
 
 
-def _texture_patch(picture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _texture_patch(picture: np.ndarray, rng: np.random.Generator, size: int = TEXTURE_SIZE) -> np.ndarray:
     from PIL import Image
 
     side = int(rng.integers(48, min(128, *picture.shape[:2]) + 1))
     r = rng.integers(picture.shape[0] - side + 1)
     c = rng.integers(picture.shape[1] - side + 1)
-    patch = Image.fromarray(picture[r:r + side, c:c + side]).resize((TEXTURE_SIZE, TEXTURE_SIZE), Image.BILINEAR)
+    patch = Image.fromarray(picture[r:r + side, c:c + side]).resize((size, size), Image.BILINEAR)
     patch = np.rot90(np.asarray(patch), k=int(rng.integers(4)))
     gain = rng.uniform(0.85, 1.15)
     return np.clip(patch.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+
+
+def _texture_pictures() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per texture class, the (public, held-out) parts of its picture: the right quarter is held out."""
+    from skimage import data as sk
+
+    parts = []
+    for name, (t, b, left, right) in TEXTURE_SOURCES.values():
+        pic = getattr(sk, name)()
+        pic = np.repeat(pic[..., None], 3, axis=2) if pic.ndim == 2 else pic[..., :3]
+        pic = pic[int(t * pic.shape[0]):int(b * pic.shape[0]), int(left * pic.shape[1]):int(right * pic.shape[1])]
+        cut = int(pic.shape[1] * 0.75)
+        parts.append((np.ascontiguousarray(pic[:, :cut]), np.ascontiguousarray(pic[:, cut:])))
+    return parts
 
 
 def textures() -> tuple[np.ndarray, np.ndarray]:
@@ -107,19 +121,12 @@ def textures() -> tuple[np.ndarray, np.ndarray]:
     Held-out patches come from the right quarter of each picture and public ones from the rest, so the
     grader's patches share no pixel with anything a lesson shows.
     """
-    from skimage import data as sk
-
     rng = np.random.default_rng(SEED + 4)
     xs, ys, holdout = [], [], []
-    for label, (name, (t, b, left, right)) in enumerate(TEXTURE_SOURCES.values()):
-        pic = getattr(sk, name)()
-        pic = np.repeat(pic[..., None], 3, axis=2) if pic.ndim == 2 else pic[..., :3]
-        pic = pic[int(t * pic.shape[0]):int(b * pic.shape[0]), int(left * pic.shape[1]):int(right * pic.shape[1])]
-        cut = int(pic.shape[1] * 0.75)
-        for part, n, is_holdout in ((pic[:, :cut], TEXTURES_PER_CLASS, False),
-                                    (pic[:, cut:], TEXTURE_HOLDOUT_PER_CLASS, True)):
+    for label, (public, held) in enumerate(_texture_pictures()):
+        for part, n, is_holdout in ((public, TEXTURES_PER_CLASS, False), (held, TEXTURE_HOLDOUT_PER_CLASS, True)):
             for _ in range(n):
-                xs.append(_texture_patch(np.ascontiguousarray(part), rng))
+                xs.append(_texture_patch(part, rng))
                 ys.append(label)
                 holdout.append(is_holdout)
     x, y, h = np.stack(xs), np.asarray(ys, dtype=np.int64), np.asarray(holdout)
@@ -151,8 +158,34 @@ def multimnist() -> tuple[np.ndarray, np.ndarray]:
     return out, np.stack([y[left], y[right]], axis=1).astype(np.int64)
 
 
+# Multi-label mosaics: 2x2 tiles, each a texture drawn with these weights (common to rare, in TEXTURE_SOURCES order)
+MOSAIC_TILE, MOSAIC_WEIGHTS = 32, (8, 6, 5, 4, 3, 2, 1.5, 1)
+MOSAICS, MOSAIC_HOLDOUT = 1800, HOLDOUT["texture_mosaics"]
+
+
+def texture_mosaics() -> tuple[np.ndarray, np.ndarray]:
+    """Multi-label images: 64x64 mosaics of four 32x32 texture tiles; y (N, 4) is each tile's class.
+
+    An image holds every class of its tiles (one to four labels), rare classes seldom. Held-out mosaics, first,
+    are cut only from the held-out quarter of each picture, as for ``textures``.
+    """
+    rng = np.random.default_rng(SEED + 6)
+    weights = np.asarray(MOSAIC_WEIGHTS) / sum(MOSAIC_WEIGHTS)
+    pictures = _texture_pictures()
+    n = MOSAIC_HOLDOUT + MOSAICS
+    tiles = rng.choice(len(weights), size=(n, 4), p=weights)
+    x = np.zeros((n, 2 * MOSAIC_TILE, 2 * MOSAIC_TILE, 3), dtype=np.uint8)
+    for i, row in enumerate(tiles):
+        part = 1 if i < MOSAIC_HOLDOUT else 0  # (public, held-out) picture part
+        for q, label in enumerate(row):
+            top, left = (q // 2) * MOSAIC_TILE, (q % 2) * MOSAIC_TILE
+            x[i, top:top + MOSAIC_TILE, left:left + MOSAIC_TILE] = _texture_patch(
+                pictures[label][part], rng, MOSAIC_TILE)
+    return x, tiles.astype(np.int64)
+
+
 BUILDERS = {"mnist5k": mnist5k, "digits": digits, "mnistm5k": mnistm5k, "animal_mnist": animal_mnist,
-            "textures": textures, "multimnist": multimnist}
+            "textures": textures, "multimnist": multimnist, "texture_mosaics": texture_mosaics}
 assert BUILDERS.keys() == DATASETS.keys()
 
 

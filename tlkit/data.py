@@ -33,6 +33,7 @@ DATASETS: dict[str, tuple[tuple[str, ...], str]] = {
     "animal_mnist": (ANIMAL_CLASSES, "10,000 animal silhouettes, 28x28 grey, uint8 0-255 (animal-mnist)"),
     "textures": (TEXTURE_CLASSES, "1,400 colour texture patches 64x64x3 in 8 classes, cut from scikit-image photos"),
     "multimnist": (DIGIT_CLASSES, "5,000 pairs of overlapping mnist5k digits, 32x32 grey; y (N, 2): left, right digit"),
+    "texture_mosaics": (TEXTURE_CLASSES, "2,100 mosaics of four texture tiles, 64x64x3; y (N, 4): each tile's class"),
 }
 SPLITS = ("public", "holdout")
 
