@@ -251,6 +251,7 @@ def judge(report: Report, exercises, events: list[dict], answers: dict[int, str]
         report.status = "kernel_died"
         report.notes.append(f"The kernel stopped answering the grader properly ({end.get('message')}); "
                             "checks that had not run yet score 0. Did a cell replace a library function?")
+    caused = errors_in_given_cells(exercises, events, answers)
     for ex in exercises:
         error = errors.get(ex.answer_id, "")
         if error.startswith("NotImplementedError"):
@@ -259,9 +260,43 @@ def judge(report: Report, exercises, events: list[dict], answers: dict[int, str]
             messages = judge_payload(ex, payloads[ex.test_id])
             if messages and error:
                 messages.append(f"Your answer cell raised {error}")
+            if messages:  # the error first: it often explains the rest (a model that never trained)
+                messages = caused.get(ex.answer_id, []) + messages
         else:
             messages = ["This check never ran (see the notes above)."]
+        messages = [wire.plain(m) for m in messages]  # Keras and IPython colour their error text
         passed = not messages
         report.exercises.append(ExerciseResult(ex.answer_id, ex.test_id, ex.title, ex.points if passed else 0.0,
                                                ex.points, passed, messages))
     report.score = sum(r.points for r in report.exercises)
+
+
+def errors_in_given_cells(exercises, events: list[dict], answers: dict[int, str]) -> dict[str, list[str]]:
+    """Errors of cells that are not answers (the lesson's given cells, or cells the learner added), as messages for
+    the exercise they concern: the learner's answer whose code the traceback passes through (the innermost), or
+    else the exercise whose answer cell comes before the failed cell and whose check after it. A locked training
+    cell that fails inside the learner's function is then reported on that function's exercise."""
+    probe_at, last = {}, None  # test_id -> index of its probe cell (its observation follows its cell event)
+    for e in events:
+        if e.get("event") == wire.CELL:
+            last = e.get("index")
+        elif e.get("event") == wire.OBSERVATION and last is not None:
+            probe_at[e.get("test_id")] = last
+    probes = set(probe_at.values())
+    found: dict[str, list[str]] = {}
+    for e in events:
+        index = e.get("index")
+        if (e.get("event") != wire.CELL or e.get("status") != "error" or index in answers or index in probes
+                or e.get("ename") == wire.CELL_TIMEOUT):
+            continue
+        error = wire.plain(f'{e.get("ename")}: {e.get("evalue")}'.rstrip(": "))
+        inside = [answers[i] for i in e.get("through", []) if i in answers and i != index]
+        if inside:
+            found.setdefault(inside[-1], []).append(f"When cell {index + 1} called your code, it raised {error}")
+            continue
+        for ex in exercises:
+            own = [i for i, aid in answers.items() if aid == ex.answer_id]
+            if own and max(own) < index < probe_at.get(ex.test_id, -1):
+                found.setdefault(ex.answer_id, []).append(
+                    f"Cell {index + 1}, between your answer and this check, raised {error}")
+    return found

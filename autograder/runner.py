@@ -17,6 +17,7 @@ import argparse
 import ctypes
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -51,12 +52,25 @@ def _short(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def cell_event(cell, index: int, reply: dict) -> dict:
+_CELL_FRAME = re.compile(r"\bCell In\[(\d+)\]")  # how IPython names a notebook cell in a traceback
+
+
+def cell_event(cell, index: int, reply: dict, cells_by_count: dict[int, int] | None = None) -> dict:
+    """A finished cell; for an error, also ``through``: the indices of the cells whose code the traceback passes
+    through, outermost first (so a locked cell's error can be traced to the learner's function it called)."""
     content = (reply or {}).get("content", {})
     event = {"event": wire.CELL, "index": index, "status": content.get("status", "unknown")}
     if event["status"] == "error":
         event["ename"] = _short(content.get("ename", ""), 100)
         event["evalue"] = _short(content.get("evalue", ""))
+        through = []
+        for line in content.get("traceback") or []:
+            for count in _CELL_FRAME.findall(wire.plain(line)):
+                cell_index = (cells_by_count or {}).get(int(count))
+                if cell_index is not None and (not through or through[-1] != cell_index):
+                    through.append(cell_index)
+        if through:
+            event["through"] = through
     return event
 
 
@@ -226,8 +240,13 @@ def run(nb_path: str, events_fd: int, cell_timeout: int, limits: dict | None = N
     log = EventLog(events_fd)
     nb = nbformat.read(nb_path, as_version=4)
 
+    cells_by_count: dict[int, int] = {}  # the kernel's execution count -> the cell's index
+
     def on_executed(cell, cell_index, execute_reply):
-        event = cell_event(cell, cell_index, execute_reply)
+        count = (execute_reply or {}).get("content", {}).get("execution_count")
+        if isinstance(count, int):
+            cells_by_count[count] = cell_index
+        event = cell_event(cell, cell_index, execute_reply, cells_by_count)
         if cell_index in client.timed_out and event["status"] == "error":
             event.update(ename=wire.CELL_TIMEOUT, evalue=client._timeout_text)
         log.write(**event)

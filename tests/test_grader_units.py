@@ -80,3 +80,46 @@ def test_a_run_that_never_started_the_kernel_is_a_grader_fault():
     assert fault(WorkerRun([start, {"event": wire.DEAD_KERNEL}], False, ""), 100) is None  # the learner's kernel
     assert killed_from_outside(WorkerRun([start, {"event": wire.DEAD_KERNEL, "signal": 9}], False, ""))
     assert not killed_from_outside(WorkerRun([start, {"event": wire.DEAD_KERNEL, "signal": None}], False, ""))
+
+
+L04_ANSWERS = {4: "multitask_model", 9: "weighted_loss", 13: "uncertainty", 17: "pcgrad"}  # cell index -> answer
+
+
+def l04_events(*failures) -> list[dict]:
+    """A lesson-04 run (answers as in L04_ANSWERS, checks in cells 5, 11, 15 and 19) whose every check failed,
+    with ``failures`` (cell events) among its cells."""
+    failed = {"ok": False, "error": {"type": "Missing", "message": "`x` is not defined."}}
+    events = [{"event": wire.START, "kernel_pid": 7}]
+    for index in range(20):
+        failure = next((f for f in failures if f["index"] == index), None)
+        events.append(failure or {"event": wire.CELL, "index": index, "status": "ok"})
+        test = {5: "multitask_model", 11: "weighted_loss", 15: "uncertainty", 19: "pcgrad"}.get(index)
+        if test:
+            events.append({"event": wire.OBSERVATION, "test_id": f"test_{test}", "payload": failed})
+    return events + [{"event": wire.DONE}]
+
+
+def test_an_error_in_a_given_cell_is_reported_on_the_exercise_whose_code_raised_it():
+    graph = {"event": wire.CELL, "index": 18, "status": "error", "ename": "OperatorNotAllowedInGraphError",
+             "evalue": "\x1b[0;31mUsing a symbolic `tf.Tensor` as a Python `bool`\x1b[0m", "through": [18, 7, 17]}
+    part_a = {"event": wire.CELL, "index": 14, "status": "error", "ename": "TypeError", "evalue": "got 'left'",
+              "through": [14, 4]}
+    report = Report(notebook="x.ipynb", status="graded")
+    judge(report, load_exercises("04_multi_task"), l04_events(graph, part_a), L04_ANSWERS, limit=60)
+    messages = {e.id: e.messages for e in report.exercises}
+    assert messages["pcgrad"][0] == ("When cell 19 called your code, it raised OperatorNotAllowedInGraphError: "
+                                     "Using a symbolic `tf.Tensor` as a Python `bool`")
+    assert messages["multitask_model"][0] == "When cell 15 called your code, it raised TypeError: got 'left'"
+    assert not any("raised" in m for m in messages["uncertainty"] + messages["weighted_loss"])
+    assert not any("\x1b" in m for ms in messages.values() for m in ms)
+
+
+def test_an_error_in_a_given_cell_outside_the_learners_code_is_reported_between_answer_and_check():
+    fit = {"event": wire.CELL, "index": 10, "status": "error", "ename": "ValueError", "evalue": "no loss for 'left'",
+           "through": [10, 7]}
+    report = Report(notebook="x.ipynb", status="graded")
+    judge(report, load_exercises("04_multi_task"), l04_events(fit), L04_ANSWERS, limit=60)
+    messages = {e.id: e.messages for e in report.exercises}
+    assert messages["weighted_loss"][0] == ("Cell 11, between your answer and this check, raised ValueError: "
+                                            "no loss for 'left'")
+    assert sum("raised ValueError" in m for ms in messages.values() for m in ms) == 1
