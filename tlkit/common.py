@@ -101,11 +101,24 @@ def scale_images(x: np.ndarray, scale: float | None = None, channels_last: bool 
 
 
 def as_labels(y: np.ndarray) -> np.ndarray:
-    """Integer class labels as a flat int64 array."""
+    """Integer class labels (N,) as int64, or multi-hot targets (N, L) of floats in [0, 1] as float32."""
     y = np.asarray(y)
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"Labels must be a 1-D array of integers, got shape {y.shape} and dtype {y.dtype}.")
-    return y.astype(np.int64)
+    if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+        return y.astype(np.int64)
+    if y.ndim == 2 and np.issubdtype(y.dtype, np.floating) and len(y) and 0 <= y.min() and y.max() <= 1:
+        return y.astype(np.float32)
+    hint = " (multi-hot targets: a float array, e.g. y.astype('float32'))" if y.ndim == 2 else ""
+    raise ValueError(f"Labels must be a 1-D array of integers or a 2-D multi-hot float array in [0, 1], "
+                     f"got shape {y.shape} and dtype {y.dtype}{hint}.")
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Class labels (N,): the fraction whose largest logit is the label. Multi-hot targets (N, L): the fraction of
+    labels right when each is predicted present at a positive logit (probability above 0.5)."""
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    if labels.ndim == 2:
+        return float(np.mean((logits > 0) == (labels > 0.5)))
+    return float(np.mean(logits.argmax(axis=1) == labels))
 
 
 def num_batches(n: int, batch_size: int) -> int:

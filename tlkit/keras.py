@@ -242,9 +242,9 @@ def make_batches(
 ) -> ArrayBatches:
     """Batches of ``(inputs, labels)`` (or ``(inputs,)`` without ``y``) for :func:`fit`.
 
-    Inputs are ``to_inputs(x, scale)``, labels int64. Shuffling, when asked for, is
-    repeatable: a new order each epoch, the same orders for the same ``seed``. For
-    feature vectors (N, D) that must stay as they are, pass ``scale=1``.
+    Inputs are ``to_inputs(x, scale)``, labels int64 (multi-hot float targets (N, L): float32).
+    Shuffling, when asked for, is repeatable: a new order each epoch, the same orders for
+    the same ``seed``. For feature vectors (N, D) that must stay as they are, pass ``scale=1``.
     """
     labels = None if y is None else common.as_labels(y)
     return ArrayBatches(to_inputs(x, scale), labels, batch_size, shuffle, seed)
@@ -287,6 +287,14 @@ def _default_loss() -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
+def _accuracy_metric(batches: Iterable) -> keras.metrics.Metric | str:
+    """Keras' accuracy for class labels; for multi-hot targets, labels right at logit 0 (as common.accuracy)."""
+    labels = getattr(batches, "labels", None)
+    if labels is not None and labels.ndim == 2:
+        return keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)
+    return "accuracy"
+
+
 def fit(
     model: keras.Model,
     train_batches: Iterable,
@@ -301,6 +309,8 @@ def fit(
     """Train ``model`` and return its history: ``{"loss": [...], "accuracy": [...]}`` per epoch.
 
     With ``val_batches`` the history also has ``"val_loss"`` and ``"val_accuracy"``.
+    With multi-hot targets (batches of float (N, L) labels, and a ``loss`` for them), "accuracy" is the
+    fraction of labels right when a positive logit means present.
     Like the PyTorch twin, every call starts a fresh optimizer: the model is
     compiled each time with ``optimizer`` (default Adam(``lr``)), ``loss``
     (default sparse cross-entropy on logits) and accuracy, so changes to
@@ -312,7 +322,7 @@ def fit(
     model.compile(
         optimizer=optimizer if optimizer is not None else keras.optimizers.Adam(learning_rate=lr),
         loss=loss if loss is not None else _default_loss(),
-        metrics=["accuracy"],
+        metrics=[_accuracy_metric(train_batches)],
     )
     with _device_scope(device):
         result = model.fit(
@@ -345,7 +355,7 @@ def evaluate(
     with _device_scope(device):
         logits = model.predict(ArrayBatches(inputs, batch_size=len(pairs[0][1])), verbose=0)
         mean_loss = keras.ops.convert_to_numpy(loss_fn(labels, logits))
-    return {"loss": float(mean_loss), "accuracy": float(np.mean(logits.argmax(axis=1) == labels))}
+    return {"loss": float(mean_loss), "accuracy": common.accuracy(logits, labels)}
 
 
 def predict(

@@ -97,9 +97,9 @@ def make_batches(
 ) -> DataLoader:
     """Batches of ``(inputs, labels)`` (or ``(inputs,)`` without ``y``) for :func:`fit`.
 
-    Inputs are ``to_inputs(x, scale)``, labels int64. Shuffling, when asked for, is
-    repeatable: a new order each epoch, the same orders for the same ``seed``. For
-    feature vectors (N, D) that must stay as they are, pass ``scale=1``.
+    Inputs are ``to_inputs(x, scale)``, labels int64 (multi-hot float targets (N, L): float32).
+    Shuffling, when asked for, is repeatable: a new order each epoch, the same orders for
+    the same ``seed``. For feature vectors (N, D) that must stay as they are, pass ``scale=1``.
     """
     tensors = [to_inputs(x, scale)]
     if y is not None:
@@ -138,7 +138,7 @@ def _run_epoch(
 ) -> dict[str, float]:
     """One pass over ``batches``: trains when an optimizer is given, else only measures."""
     total_loss = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.int64)
+    correct = torch.zeros((), device=device)
     seen = 0
     for inputs, labels in batches:
         inputs, labels = inputs.to(device), labels.to(device)
@@ -149,7 +149,10 @@ def _run_epoch(
             loss.backward()
             optimizer.step()
         total_loss += loss.detach() * len(labels)
-        correct += (logits.argmax(dim=1) == labels).sum()
+        if labels.ndim == 2:  # multi-hot: the fraction of labels right at logit 0, as common.accuracy
+            correct += ((logits.detach() > 0) == (labels > 0.5)).float().mean(dim=1).sum()
+        else:
+            correct += (logits.argmax(dim=1) == labels).sum()
         seen += len(labels)
     if seen == 0:
         raise ValueError("The batches are empty.")
@@ -170,6 +173,8 @@ def fit(
     """Train ``model`` and return its history: ``{"loss": [...], "accuracy": [...]}`` per epoch.
 
     With ``val_batches`` the history also has ``"val_loss"`` and ``"val_accuracy"``.
+    With multi-hot targets (batches of float (N, L) labels, and a ``loss`` for them), "accuracy" is the
+    fraction of labels right when a positive logit means present.
     Defaults: Adam(``lr``) over the parameters that require gradients, a fresh one
     on every call; cross-entropy on logits; the device of :func:`get_device`
     (the model is moved there). ``verbose=False`` hides the progress bar.

@@ -347,3 +347,20 @@ def test_to_numpy_and_model_device():
     model = small_mlp()
     model(np.zeros((1, 8, 8, 1), dtype="float32"))
     assert tl.model_device(model) == "cpu"
+
+
+def test_fit_and_evaluate_take_multi_hot_targets():
+    rng = np.random.default_rng(0)
+    targets = (rng.random((120, NUM_CLASSES)) < 0.4).astype(np.float32)  # any number of bands per image
+    x = rng.integers(0, 60, size=(120, 8, 8), dtype=np.uint8)
+    for k in range(NUM_CLASSES):
+        x[targets[:, k] == 1, :, 2 * k : 2 * k + 2] += 180
+    tl.seed_everything(0)
+    model = small_mlp()
+    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    history = tl.fit(model, tl.make_batches(x, targets, 30, shuffle=True), epochs=40, lr=1e-2, loss=loss,
+                     verbose=False)
+    assert history["accuracy"][-1] >= 0.95
+    scores = tl.evaluate(model, tl.make_batches(x, targets, 30), loss=loss)
+    manual = np.mean((tl.predict(model, x) > 0) == (targets > 0.5))
+    assert scores["accuracy"] == pytest.approx(manual)

@@ -149,6 +149,14 @@ def test_labels_batches_and_epoch_order():
     assert common.as_labels(np.array([1, 2], dtype=np.uint8)).dtype == np.int64
     with pytest.raises(ValueError):
         common.as_labels(np.array([0.5, 1.0]))
+    multi_hot = common.as_labels(np.array([[1, 0, 1], [0, 0, 1]], dtype=np.float64))
+    assert multi_hot.dtype == np.float32 and multi_hot.shape == (2, 3)
+    with pytest.raises(ValueError, match="multi-hot targets: a float array"):
+        common.as_labels(np.array([[1, 0, 1], [0, 0, 1]]))  # integers: class ids of two tasks, or multi-hot?
+    with pytest.raises(ValueError):
+        common.as_labels(np.array([[2.0, 0.0]]))
+    assert common.accuracy(np.array([[2.0, -1.0], [0.5, 0.1]]), np.array([0, 1])) == 0.5
+    assert common.accuracy(np.array([[2.0, -1.0], [0.5, 0.1]]), np.array([[1.0, 0.0], [1.0, 0.0]])) == 0.75
     assert common.num_batches(100, 32) == 4 and common.num_batches(96, 32) == 3
     with pytest.raises(ValueError):
         common.num_batches(10, 0)

@@ -304,3 +304,19 @@ def test_to_numpy_and_model_device():
     assert isinstance(tl.to_numpy(x), np.ndarray) and tl.to_numpy(x).tolist() == [[2.0] * 3] * 2
     assert tl.to_numpy([1, 2]).tolist() == [1, 2]
     assert tl.model_device(small_mlp()) == torch.device("cpu") and tl.model_device(nn.ReLU()).type == "cpu"
+
+
+def test_fit_and_evaluate_take_multi_hot_targets():
+    rng = np.random.default_rng(0)
+    targets = (rng.random((120, NUM_CLASSES)) < 0.4).astype(np.float32)  # any number of bands per image
+    x = rng.integers(0, 60, size=(120, 8, 8), dtype=np.uint8)
+    for k in range(NUM_CLASSES):
+        x[targets[:, k] == 1, :, 2 * k : 2 * k + 2] += 180
+    batches = tl.make_batches(x, targets, 30, shuffle=True)
+    tl.seed_everything(0)
+    model = small_mlp()
+    history = tl.fit(model, batches, epochs=40, lr=1e-2, loss=nn.BCEWithLogitsLoss(), verbose=False)
+    assert history["accuracy"][-1] >= 0.95
+    scores = tl.evaluate(model, tl.make_batches(x, targets, 30), loss=nn.BCEWithLogitsLoss())
+    manual = np.mean((tl.predict(model, x) > 0) == (targets > 0.5))
+    assert scores["accuracy"] == pytest.approx(manual)
