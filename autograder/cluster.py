@@ -13,7 +13,9 @@ a worker that dies was running one submission only and no bystander is blamed.
 
 A worker host needs the course checkout and its ``.venv`` (the grader and the lessons' libraries); start its
 workers from the checkout with one thread each, e.g. ``.venv/bin/dask worker tcp://HOST:8786 --nworkers 4
---nthreads 1``, and the scheduler with ``DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0`` (README).
+--nthreads 1``, and the scheduler with ``DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0`` (README). Each task
+carries the instructor's :func:`checkout_fingerprint`; a worker whose checkout or libraries differ grades nothing
+and says which part differs, a grader fault that the instructor sees, never a learner's score.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .environment import versions
 from .grade import MAX_NOTEBOOK_BYTES, ExerciseResult, Report, grade_notebook, grader_error, zero_all
-from .lessons import parse_stem
+from .lessons import REPO_ROOT, parse_stem
 
 WORKER_DEATHS = 2  # a submission's runs that may take their worker down before it is kernel_died (local clusters)
 SATURATION = 1.0  # tasks a worker thread holds at once: one, so that a dying worker takes no bystander with it
@@ -50,9 +53,41 @@ def _drop_nanny_environ() -> None:
             del os.environ[name]
 
 
-def grade_bytes(name: str, data: bytes, digest: str, device: str, cell_timeout: int, notebook_timeout: int) -> dict:
+# What decides a grade, beside the submission: part of the checkout -> its files (patterns under the checkout)
+GRADE_INPUTS = {"grader code": ("autograder/**/*.py", "tlkit/**/*.py"), "lessons": ("solutions/**/*.ipynb",),
+                "data manifest": ("data/manifest.json",)}
+
+
+@functools.cache
+def checkout_fingerprint() -> dict[str, str]:
+    """SHA-256 of each part of this checkout that decides a grade, and of the library versions."""
+    parts = {}
+    for part, patterns in GRADE_INPUTS.items():
+        h = hashlib.sha256()
+        for path in sorted({p for pattern in patterns for p in REPO_ROOT.glob(pattern)}):
+            h.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
+        parts[part] = h.hexdigest()
+    parts["library versions"] = hashlib.sha256(repr(sorted(versions().items())).encode()).hexdigest()
+    return parts
+
+
+class CheckoutMismatch(RuntimeError):
+    """The worker's course checkout or libraries are not the instructor's: its grades could differ."""
+
+
+def check_checkout(expected: dict[str, str]) -> None:
+    here = checkout_fingerprint()
+    differ = [part for part in expected if here.get(part) != expected[part]]
+    if differ:
+        raise CheckoutMismatch(f"this worker's {' and '.join(differ)} differ from the instructor's checkout "
+                               f"({REPO_ROOT}): update the worker's checkout (git pull, make data) and restart it")
+
+
+def grade_bytes(name: str, data: bytes, digest: str, device: str, cell_timeout: int, notebook_timeout: int,
+                fingerprint: dict[str, str]) -> dict:
     """Runs on a Dask worker: grade one submission handed over as bytes; the report as plain data."""
     _drop_nanny_environ()
+    check_checkout(fingerprint)
     if hashlib.sha256(data).hexdigest() != digest:
         raise ValueError(f"{name} arrived damaged: its SHA-256 is not the one it was sent with")
     with tempfile.TemporaryDirectory(prefix="tlsubmission-") as tmp:
@@ -120,6 +155,7 @@ def run_on_dask(run, subs: list, cluster: str, workers: int) -> None:
     from distributed.scheduler import KilledWorker
 
     client, local = connect(cluster, workers)
+    fingerprint = checkout_fingerprint()
     try:
         graph, pending, here = {}, {}, []
         for sub in subs:
@@ -134,7 +170,7 @@ def run_on_dask(run, subs: list, cluster: str, workers: int) -> None:
             key = f"grade-{sub.key}-{digest[:16]}"
             # a data producer: queued on the scheduler, handed to a worker thread only when it is free
             graph[key] = Task(key, grade_bytes, sub.path.name, data, digest, run.device, run.cell_timeout,
-                              run.notebook_timeout, _data_producer=True)
+                              run.notebook_timeout, fingerprint, _data_producer=True)
             pending[key] = (sub, digest)
         for sub in here:
             run.grade_one(sub)

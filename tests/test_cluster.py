@@ -176,6 +176,28 @@ def test_a_submission_that_kills_its_worker_every_time_ends_kernel_died(tmp_path
     assert f"worker process down {WORKER_DEATHS + 1} times" in page
 
 
+def test_a_worker_with_another_checkout_grades_nothing_and_says_why(tmp_path, dask_cluster, monkeypatch):
+    """A worker whose lessons differ from the instructor's (a stale checkout) would grade by other rules: each of
+    its results is a grader fault naming the part that differs, not a score, and a rerun grades it again."""
+    from autograder import cluster as cluster_module
+
+    cluster, client = dask_cluster
+    client.wait_for_workers(2, timeout=120)
+    sub = tmp_path / "submitted"
+    put(sub, "alice", solved(LN))
+    instructor = dict(cluster_module.checkout_fingerprint())
+    monkeypatch.setattr(cluster_module, "checkout_fingerprint", lambda: {**instructor, "lessons": "0" * 64})
+    ClassRun(tmp_path / "grades", device="cpu").run(find_submissions(sub), workers=2, cluster=cluster.scheduler_address)
+    report = json.loads(next((tmp_path / "grades" / "reports").rglob("*.json")).read_text())
+    assert (report["status"], report["score"]) == ("grader_error", 0)
+    assert "lessons differ from the instructor's checkout" in report["grader_log"]
+    assert "grader code" not in report["grader_log"].splitlines()[0]
+    monkeypatch.setattr(cluster_module, "checkout_fingerprint", lambda: instructor)
+    ClassRun(tmp_path / "grades", device="cpu").run(find_submissions(sub), workers=2, cluster=cluster.scheduler_address)
+    report = json.loads(next((tmp_path / "grades" / "reports").rglob("*.json")).read_text())
+    assert (report["status"], report["score"]) == ("graded", 2)
+
+
 def _start(cmd: list[str], log: Path, **env) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             env={**os.environ, **env}, start_new_session=True)
