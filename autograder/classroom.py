@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,8 @@ from tqdm.auto import tqdm
 
 from .environment import free_gpu_memory_mib
 from .feedback import html_report
-from .grade import Report, grade_notebook
-from .lessons import LessonNotebook, in_lesson
+from .grade import Report, grade_notebook, grader_error, zero_all
+from .lessons import LessonNotebook, in_lesson, parse_stem
 from .worker import stop_all_workers
 
 GRADER_VERSION = "2"  # bump when grading changes, so stored reports are regraded
@@ -89,6 +90,19 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def not_graded(path: Path, device: str) -> Report:
+    """A report for a submission whose result never came back: its lesson's exercises at 0."""
+    report = Report(notebook=str(path), status="graded", device=None if device == "auto" else device)
+    zero_all(report, parse_stem(path.stem))
+    return report
+
+
+def fault_report(path: Path, device: str, why: str, log: str = "") -> Report:
+    report = not_graded(path, device)
+    grader_error(report, why, log)
+    return report
+
+
 class ClassRun:
     def __init__(self, out: Path, device: str = "auto", cell_timeout: int = 120, notebook_timeout: int = 900):
         self.out, self.device = out, device
@@ -106,8 +120,12 @@ class ClassRun:
                 and stored.get("status") != GRADER_ERROR)
 
     def grade_one(self, sub: Submission) -> dict:
-        report = grade_notebook(sub.path, device=self.device, cell_timeout=self.cell_timeout,
-                                notebook_timeout=self.notebook_timeout)
+        try:
+            report = grade_notebook(sub.path, device=self.device, cell_timeout=self.cell_timeout,
+                                    notebook_timeout=self.notebook_timeout)
+        except Exception as err:  # noqa: BLE001  (a grader bug: the instructor's to fix, never the learner's score)
+            report = fault_report(sub.path, self.device, f"the grader failed: {err!r}",
+                                  "".join(traceback.format_exception(err)))
         return self.record(sub, report, sha256(sub.path))
 
     def record(self, sub: Submission, report: Report, input_sha256: str) -> dict:
@@ -136,9 +154,9 @@ class ClassRun:
         pool = ThreadPoolExecutor(max_workers=workers)
         try:
             futures = [pool.submit(self.grade_one, s) for s in todo]
-            for _ in tqdm(as_completed(futures), total=len(futures), desc="grading", unit="notebook"):
-                pass
-        except KeyboardInterrupt:
+            for future in tqdm(as_completed(futures), total=len(futures), desc="grading", unit="notebook"):
+                future.result()  # a report that cannot be written (disk full, no permission) stops the run here
+        except BaseException:  # Ctrl-C, or that write error: stop the other notebooks too
             pool.shutdown(wait=False, cancel_futures=True)
             stop_all_workers()
             raise

@@ -30,9 +30,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .classroom import fault_report, not_graded
 from .environment import versions
-from .grade import MAX_NOTEBOOK_BYTES, ExerciseResult, Report, grade_notebook, grader_error, zero_all
-from .lessons import REPO_ROOT, parse_stem
+from .grade import MAX_NOTEBOOK_BYTES, ExerciseResult, Report, grade_notebook
+from .lessons import REPO_ROOT
 
 WORKER_DEATHS = 2  # a submission's runs that may take their worker down before it is kernel_died (local clusters)
 SATURATION = 1.0  # tasks a worker thread holds at once: one, so that a dying worker takes no bystander with it
@@ -101,23 +102,10 @@ def report_from_dict(data: dict) -> Report:
     return Report(**{**data, "exercises": [ExerciseResult(**e) for e in data["exercises"]]})
 
 
-def _not_graded(path: Path, device: str) -> Report:
-    """A report for a submission whose result never came back: its lesson's exercises at 0."""
-    report = Report(notebook=str(path), status="graded", device=None if device == "auto" else device)
-    zero_all(report, parse_stem(path.stem))
-    return report
-
-
 def died_report(path: Path, device: str, runs: int) -> Report:
-    report = _not_graded(path, device)
+    report = not_graded(path, device)
     report.status, report.attempts = "kernel_died", runs
     report.notes.append(DIED_NOTE.format(runs=runs))
-    return report
-
-
-def fault_report(path: Path, device: str, why: str, log: str = "") -> Report:
-    report = _not_graded(path, device)
-    grader_error(report, why, log)
     return report
 
 

@@ -95,6 +95,40 @@ def test_flat_folder_of_notebooks(tmp_path):
     assert not os.path.exists(tmp_path / "grades")
 
 
+def test_a_grader_bug_on_one_notebook_is_a_grader_fault_and_the_others_are_graded(tmp_path, monkeypatch):
+    from autograder import classroom
+
+    real = classroom.grade_notebook
+
+    def buggy(path, **kwargs):
+        if "ben" in str(path):
+            raise KeyError("a grader bug")
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(classroom, "grade_notebook", buggy)
+    sub = tmp_path / "submitted"
+    for name in ("ann", "ben"):
+        write(solved(LN), sub / name / LN.assignment / f"{LN.stem}.ipynb")
+    run = ClassRun(tmp_path / "grades", device="cpu")
+    records = {r["learner"]: r for r in run.run(find_submissions(sub), workers=2)}
+    assert (records["ann"]["status"], records["ann"]["score"]) == ("graded", 2)
+    assert (records["ben"]["status"], records["ben"]["score"]) == ("grader_error", 0)
+    assert "KeyError('a grader bug')" in records["ben"]["grader_log"]
+    assert "a grader bug" not in (tmp_path / "grades" / "feedback" / "ben" / f"{LN.stem}.html").read_text()
+    monkeypatch.setattr(classroom, "grade_notebook", real)
+    assert {r["learner"]: r["status"] for r in run.run(find_submissions(sub), workers=2)} == {
+        "ann": "graded", "ben": "graded"}  # the fault is regraded on the next run, the finished one kept
+
+
+def test_a_report_that_cannot_be_written_stops_the_run_with_its_error(tmp_path):
+    sub = tmp_path / "submitted"
+    write(solved(LN), sub / "ann" / LN.assignment / f"{LN.stem}.ipynb")
+    (tmp_path / "grades").mkdir()
+    (tmp_path / "grades" / "reports").write_text("a file where the reports folder belongs")
+    with pytest.raises(OSError):
+        ClassRun(tmp_path / "grades", device="cpu").run(find_submissions(sub), workers=1)
+
+
 def test_scores_land_in_the_nbgrader_gradebook(klass, tmp_path):
     import subprocess
     import sys
