@@ -363,15 +363,16 @@ def predict(
     x: np.ndarray,
     batch_size: int = 256,
     device: str | None = None,
+    scale: float | None = None,
 ) -> np.ndarray:
     """The model's outputs (N, num_classes) for raw images ``x``, as a numpy array.
 
-    ``x`` is prepared with :func:`to_inputs`; runs in inference mode
-    (``training=False``), on ``device`` (default as in :func:`fit`).
+    ``x`` is prepared with :func:`to_inputs` (``scale=1`` for feature vectors that must stay as they are); runs in
+    inference mode (``training=False``), on ``device`` (default as in :func:`fit`).
     Take ``.argmax(axis=1)`` for labels.
     """
     with _device_scope(device):
-        return np.asarray(model.predict(make_batches(x, batch_size=batch_size), verbose=0))
+        return np.asarray(model.predict(make_batches(x, batch_size=batch_size, scale=scale), verbose=0))
 
 
 def to_numpy(x) -> np.ndarray:

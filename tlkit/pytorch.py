@@ -225,11 +225,12 @@ def predict(
     x: np.ndarray,
     batch_size: int = 256,
     device: torch.device | str | None = None,
+    scale: float | None = None,
 ) -> np.ndarray:
     """The model's outputs (N, num_classes) for raw images ``x``, as a numpy array.
 
-    ``x`` is prepared with :func:`to_inputs`; runs in eval mode without gradients,
-    on ``device`` (default: where the model is). Take ``.argmax(axis=1)`` for labels.
+    ``x`` is prepared with :func:`to_inputs` (``scale=1`` for feature vectors that must stay as they are); runs in
+    eval mode without gradients, on ``device`` (default: where the model is). Take ``.argmax(axis=1)`` for labels.
     """
     device = model_device(model) if device is None else torch.device(device)
     model.to(device)
@@ -237,7 +238,7 @@ def predict(
     model.eval()
     outputs = []
     with torch.no_grad():
-        for (inputs,) in make_batches(x, batch_size=batch_size):
+        for (inputs,) in make_batches(x, batch_size=batch_size, scale=scale):
             outputs.append(model(inputs.to(device)).cpu())
     model.train(was_training)
     return torch.cat(outputs).numpy()

@@ -320,3 +320,6 @@ def test_fit_and_evaluate_take_multi_hot_targets():
     scores = tl.evaluate(model, tl.make_batches(x, targets, 30), loss=nn.BCEWithLogitsLoss())
     manual = np.mean((tl.predict(model, x) > 0) == (targets > 0.5))
     assert scores["accuracy"] == pytest.approx(manual)
+    values = x.astype(np.float32) / 100  # like features: floats that predict() must not rescale (it would by 16)
+    np.testing.assert_allclose(tl.predict(model, values, scale=1), tl.predict(model, x, scale=100), rtol=1e-5,
+                               atol=1e-5)
