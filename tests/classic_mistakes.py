@@ -105,6 +105,66 @@ CORAL_IN_NUMPY = {
 }
 
 
+# ----------------------------------------------------------------- lesson 04, Part A: heads the training cannot use
+# Wrong in Part A only: the checks of Parts B-D must still grade the learner's answers to them.
+HEADS_STACKED_IN_A_SEQUENTIAL = '''def build_multitask(input_shape, n_classes):
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(n_classes[0], name="left"),  # the heads stacked: "right" reads "left"'s scores
+        keras.layers.Dense(n_classes[1], name="right"),
+    ])
+'''
+
+OUTPUTS_AS_A_LIST = '''def build_multitask(input_shape, n_classes):
+    inputs = keras.Input(shape=input_shape)
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    h = keras.layers.MaxPooling2D(2)(h)
+    h = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(h)
+    h = keras.layers.MaxPooling2D(2)(h)
+    features = keras.layers.Dense(64, activation="relu")(keras.layers.Flatten()(h))
+    left = keras.layers.Dense(n_classes[0], name="left")(features)
+    right = keras.layers.Dense(n_classes[1], name="right")(features)
+    return keras.Model(inputs, [left, right])  # a list, where the lesson asks for a dict by task name
+'''
+
+OUTPUTS_CONCATENATED = '''class MultiTaskNet(torch.nn.Module):
+    def __init__(self, input_shape, n_classes):
+        super().__init__()
+        channels, height, width = input_shape
+        self.trunk = torch.nn.Sequential(
+            torch.nn.Conv2d(channels, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(), torch.nn.Linear(16 * (height // 4) * (width // 4), 64), torch.nn.ReLU())
+        self.left = torch.nn.Linear(64, n_classes[0])
+        self.right = torch.nn.Linear(64, n_classes[1])
+
+    def forward(self, x):
+        features = self.trunk(x)
+        return torch.cat([self.left(features), self.right(features)], dim=1)  # one tensor, not a pair
+
+
+def build_multitask(input_shape, n_classes):
+    return MultiTaskNet(input_shape, n_classes)
+'''
+
+# ----------------------------------------------------------------- lesson 04 Keras, Part D: a Python if on a tensor
+# Right on eager tensors, so the projection itself checks out; fit traces the training step into a graph, where the
+# if raises inside the lesson's training cell.
+PCGRAD_WITH_A_PYTHON_IF = '''def pcgrad_project(g, other):
+    """g without its component along `other` when they conflict (g . other < 0); else g unchanged."""
+    dot = keras.ops.sum(g * other)
+    if dot < 0:
+        return g - dot / keras.ops.sum(other * other) * other
+    return g
+'''
+
+
 # ----------------------------------------------------------------- right answers in another style: full marks
 CUSTOM_MODULE_HEAD = '''class Head(torch.nn.Module):
     def __init__(self, n_features, n_classes):

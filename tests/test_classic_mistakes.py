@@ -12,8 +12,12 @@ from classic_mistakes import (
     CORAL_WITH_TORCH_COV,
     CUSTOM_MODULE_HEAD,
     HEAD_FROZEN_IN_STAGE_2,
+    HEADS_STACKED_IN_A_SEQUENTIAL,
     ONLY_THE_HEAD_RETRAINED,
+    OUTPUTS_AS_A_LIST,
+    OUTPUTS_CONCATENATED,
     OWN_PARAMETER_GROUPS,
+    PCGRAD_WITH_A_PYTHON_IF,
     SEQUENTIAL_CLASSIFIER,
     SOFTMAX_HEAD,
     SOFTMAX_HEAD_WITH_A_LOSS_FOR_PROBABILITIES,
@@ -27,6 +31,7 @@ from autograder.rubric import load_exercises
 pytestmark = pytest.mark.slow
 
 L02, L03, L05 = "02_feature_extraction", "03_fine_tuning", "05_domain_adaptation"
+L04 = "04_multi_task"
 
 # name, lesson, answer cell, source per framework, a phrase of the message that must name the mistake
 CASES = [
@@ -37,6 +42,12 @@ CASES = [
      "did not fine-tune the backbone"),
     ("backbone-in-training-mode", L03, "head_first", {"keras": BACKBONE_CALLED_IN_TRAINING_MODE}, "training=True"),
     ("coral-in-numpy", L05, "coral", CORAL_IN_NUMPY, "No gradient flows through your CORAL loss"),
+    ("heads-stacked-in-a-sequential", L04, "multitask_model", {"keras": HEADS_STACKED_IN_A_SEQUENTIAL},
+     "returned a `keras.Sequential`"),
+    ("outputs-as-a-list", L04, "multitask_model", {"keras": OUTPUTS_AS_A_LIST}, "a dict of outputs named"),
+    ("outputs-concatenated", L04, "multitask_model", {"pytorch": OUTPUTS_CONCATENATED},
+     "should return a tuple (left_logits, right_logits)"),
+    ("pcgrad-with-a-python-if", L04, "pcgrad", {"keras": PCGRAD_WITH_A_PYTHON_IF}, "OperatorNotAllowedInGraphError"),
 ]
 MISTAKES = [(lesson, fw, aid, src, phrase) for _, lesson, aid, sources, phrase in CASES for fw, src in sources.items()]
 IDS = [f"{lesson}_{fw}-{name}" for name, lesson, _, sources, _ in CASES for fw in sources]

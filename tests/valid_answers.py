@@ -542,7 +542,6 @@ class UncertaintyWeighting(keras.layers.Layer):
 
     def __init__(self, n_tasks, **kwargs):
         super().__init__(**kwargs)
-        # made here, not in build(): UncertaintyModel lists the layer's variables before it first calls it
         self.log_vars = self.add_weight(shape=(n_tasks,), initializer=keras.initializers.Zeros(), trainable=True,
                                         name="log_vars")
 
@@ -682,6 +681,38 @@ def split_data(x, y, val_fraction=0.2, test_fraction=0.2, seed=0):
     x_train, x_test, y_train, y_test = train_test_split(
         x_rest, y_rest, test_size=test_fraction / (1 - val_fraction), stratify=y_rest, random_state=seed)
     return x_train, y_train, x_val, y_val, x_test, y_test
+''')
+
+extra("04_multi_task", "keras", "uncertainty", "weights_in_build",
+      "the log-variances made in build(), as Keras layers usually make their weights, under another name", '''
+class UncertaintyWeighting(keras.layers.Layer):
+    """L = sum_i exp(-s_i) * L_i + s_i with learned log-variances s_i (Kendall et al. 2018)."""
+
+    def __init__(self, n_tasks, **kwargs):
+        super().__init__(**kwargs)
+        self.n_tasks = n_tasks
+
+    def build(self, input_shape):
+        self.s = self.add_weight(shape=(self.n_tasks,), initializer="zeros")
+
+    def call(self, losses):
+        total = 0.0
+        for i, loss in enumerate(losses):
+            total = total + keras.ops.exp(-self.s[i]) * loss + self.s[i]
+        return total
+''')
+
+extra("04_multi_task", "pytorch", "uncertainty", "kendall_half",
+      "Kendall et al.'s own 1/sigma^2 * L + log sigma: exp(-s) * L + s / 2, one Parameter per task", '''
+class UncertaintyWeighting(torch.nn.Module):
+    """1/sigma_i^2 * L_i + log sigma_i with s_i = log sigma_i^2 learned (Kendall et al. 2018)."""
+
+    def __init__(self, n_tasks):
+        super().__init__()
+        self.s = torch.nn.ParameterList(torch.nn.Parameter(torch.zeros(())) for _ in range(n_tasks))
+
+    def forward(self, losses):
+        return sum(torch.exp(-s) * loss + 0.5 * s for s, loss in zip(self.s, losses))
 ''')
 
 extra("05_domain_adaptation", "pytorch", "dann", "ignore_index",

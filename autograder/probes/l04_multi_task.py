@@ -7,7 +7,7 @@ plain observations; the rubric holds every expected value and tolerance.
 
 import numpy as np
 
-from .common import callable_, eval_mode, helpers, require
+from .common import callable_, eval_mode, helpers
 
 DATASET = "multimnist"
 TASKS = ("left", "right")
@@ -25,27 +25,89 @@ GRADIENT_PAIRS = (((1.0, 1.0), (-1.0, 0.0)), ((1.0, 2.0), (2.0, 1.0)), ((1.0, 0.
                   ((0.5, -1.0, 2.0, 0.0, 1.5), (-1.0, 0.5, -0.5, 2.0, 0.0)))
 
 
-def _holdout_scores(model, framework):
-    """Both outputs of a trained model on the grader's held-out pairs: [left scores, right scores]."""
-    from tlkit.data import load_inputs
-
-    tl = helpers(framework)
-    x = tl.to_inputs(load_inputs(DATASET, "holdout"))
+def _task_outputs(model, x, framework):
+    """The model's [left, right] outputs for inputs ``x`` (eval mode), or None when it does not give one output
+    per task in the lesson's form (PyTorch: a pair; Keras: a dict with "left" and "right")."""
     if framework == "pytorch":
         import torch
 
-        device = tl.model_device(model)
+        device = helpers(framework).model_device(model)
         with eval_mode(model), torch.no_grad():
-            outputs = model(x.to(device))
-    else:
-        out = model(x, training=False)
-        outputs = [out[t] for t in TASKS]
-    return [tl.to_numpy(o) for o in outputs]
+            out = model(x.to(device))
+        return list(out) if isinstance(out, (tuple, list)) and len(out) == len(TASKS) else None
+    out = model(x, training=False)
+    return [out[t] for t in TASKS] if isinstance(out, dict) and set(TASKS) <= set(out) else None
 
 
-def _holdout_predictions(ns, name, framework):
-    scores = _holdout_scores(require(ns, name), framework)
-    return [np.asarray(s).argmax(axis=1).tolist() for s in scores]
+def _holdout_inputs(framework):
+    from tlkit.data import load_inputs
+
+    return helpers(framework).to_inputs(load_inputs(DATASET, "holdout"))
+
+
+def _holdout_predictions(model, framework):
+    """Each task's predicted digits on the grader's held-out pairs: [left, right]."""
+    outputs = _task_outputs(model, _holdout_inputs(framework), framework)
+    if outputs is None:
+        raise TypeError(f"the trained model returned no (left, right) outputs: {type(model).__name__}")
+    return [np.asarray(helpers(framework).to_numpy(o)).argmax(axis=1).tolist() for o in outputs]
+
+
+def _part_a_unusable(ns, framework) -> str | None:
+    """Why the networks ``build_multitask`` (Part A) builds cannot be trained by the lesson's code, or None."""
+    build = ns.get("build_multitask")
+    if not callable(build):
+        return "`build_multitask` is not defined"
+    x = _holdout_inputs(framework)[:2]
+    try:
+        outputs = _task_outputs(build(tuple(x.shape[1:]), (10, 10)), x, framework)
+    except Exception as err:  # noqa: BLE001  (Part A's own check reports it)
+        return f"`build_multitask` raised {type(err).__name__}"
+    if outputs is None or any(tuple(o.shape) != (2, 10) for o in outputs):
+        return "`build_multitask` does not give one output of 10 scores per task"
+    return None
+
+
+def _reference_network(framework):
+    """The lesson's network (Part A's instructions), for the checks of later parts when Part A's is unusable."""
+    if framework == "pytorch":
+        import torch
+
+        class Reference(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.trunk = torch.nn.Sequential(
+                    torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                    torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                    torch.nn.Flatten(), torch.nn.Linear(16 * 8 * 8, 64), torch.nn.ReLU())
+                self.left, self.right = torch.nn.Linear(64, 10), torch.nn.Linear(64, 10)
+
+            def forward(self, x):
+                features = self.trunk(x)
+                return self.left(features), self.right(features)
+
+        return Reference()
+    import keras
+
+    inputs = keras.Input((32, 32, 1))
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    h = keras.layers.MaxPooling2D(2)(h)
+    h = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(h)
+    h = keras.layers.MaxPooling2D(2)(h)
+    features = keras.layers.Dense(64, activation="relu")(keras.layers.Flatten()(h))
+    return keras.Model(inputs, {t: keras.layers.Dense(10, name=t)(features) for t in TASKS})
+
+
+def _trained(ns, name, framework, train_reference):
+    """Held-out predictions of the model the notebook trained as ``name``; when Part A's networks cannot be
+    trained, of the lesson's own network trained here by ``train_reference(network)`` (the lesson's training
+    code with the learner's answer to this part), so that a mistake in Part A costs Part A only."""
+    why = _part_a_unusable(ns, framework)
+    if why is None:
+        return {"holdout_pred": _holdout_predictions(ns[name], framework)} if name in ns else {}
+    network = _reference_network(framework)
+    extra = train_reference(network) or {}
+    return {"holdout_pred": _holdout_predictions(network, framework), "reference_network": why, **extra}
 
 
 # ----------------------------------------------------------------- Part A: shared trunk, two heads
@@ -127,57 +189,86 @@ def probe_weighted_loss(ns, framework):
             values.append(float(helpers(framework).to_numpy(value)))
     ce = [[_cross_entropy(LOGITS[i], LABELS[:, j]) for j in range(2)] for i in range(2)]  # output i vs labels j
     obs = {"values": values, "ce": ce}
-    if "equal_model" in ns:
-        obs["holdout_pred"] = _holdout_predictions(ns, "equal_model", framework)
+
+    def train_equal(network):  # the lesson's training cell, equal weights
+        if framework == "pytorch":
+            ns["train"](network, lambda out, lab: ns["weighted_loss"](out, lab, (1, 1)))
+        else:
+            ns["fit_tasks"](ns["compile_weighted"](network, (1, 1), ns["LR"]))
+
+    obs.update(_trained(ns, "equal_model", framework, train_equal))
     return obs
 
 
 # ----------------------------------------------------------------- Part C: learned uncertainty weights
-def _log_vars(weighting, framework):
-    value = getattr(weighting, "log_vars", None)
-    if value is None:
-        return None
-    return np.asarray(helpers(framework).to_numpy(value), dtype=float)
+def _weights(weighting, framework, trainable=True) -> list:
+    """The weighting's trainable (or frozen) tensors, whatever they are called; a Keras layer built first."""
+    if framework == "pytorch":
+        return [t for t in (*weighting.parameters(), *weighting.buffers()) if t.requires_grad == trainable]
+    return list(weighting.trainable_weights if trainable else weighting.non_trainable_weights)
+
+
+def _values(tensors, framework) -> list[float]:
+    to_numpy = helpers(framework).to_numpy
+    return [float(v) for t in tensors for v in np.ravel(to_numpy(t))]
 
 
 def probe_uncertainty(ns, framework):
     cls = callable_(ns, "UncertaintyWeighting")
     tl = helpers(framework)
     weighting = cls(2)
-    obs = {"has_log_vars": hasattr(weighting, "log_vars")}
     if framework == "pytorch":
         import torch
 
-        obs["trainable"] = sum(p.numel() for p in weighting.parameters() if p.requires_grad)
-        if not obs["has_log_vars"]:
-            return obs
-        with torch.no_grad():
-            weighting.log_vars.copy_(torch.tensor(LOG_VARS))
-        total = weighting([torch.tensor(v, requires_grad=True) for v in TASK_LOSSES])
-        obs["value"] = float(total)
-        log_vars = weighting.log_vars
-        if isinstance(log_vars, torch.Tensor) and log_vars.requires_grad and total.requires_grad:
-            (grad,) = torch.autograd.grad(total, log_vars)
-            obs["grad"] = tl.to_numpy(grad).tolist()
+        def call(losses):
+            return weighting([torch.tensor(v) for v in losses])
     else:
         import keras
 
-        weighting([keras.ops.convert_to_tensor(np.float32(0.0))] * 2)  # builds it, where weights come in build()
-        obs["trainable"] = int(sum(np.prod(w.shape) for w in weighting.trainable_weights))
-        if not obs["has_log_vars"]:
-            return obs
-        if not hasattr(weighting.log_vars, "assign"):
-            obs["constant"] = True
-            return obs
-        weighting.log_vars.assign(np.asarray(LOG_VARS, np.float32))
-        total = weighting([keras.ops.convert_to_tensor(np.float32(v)) for v in TASK_LOSSES])
-        obs["value"] = float(tl.to_numpy(total))
+        def call(losses):
+            return weighting([keras.ops.convert_to_tensor(np.float32(v)) for v in losses])
+
+        call((0.0, 0.0))  # builds the layer, for weights made in build()
+    variables = _weights(weighting, framework)
+    obs = {"trainable": len(_values(variables, framework)),
+           "frozen": len(_values(_weights(weighting, framework, trainable=False), framework))}
+    if obs["trainable"] == len(LOG_VARS):
+        start = 0
+        for v in variables:  # the log-variances, in the order the weights were made
+            n = int(np.prod(tuple(v.shape)))
+            value = np.reshape(np.asarray(LOG_VARS[start:start + n], np.float32), tuple(v.shape))
+            start += n
+            if framework == "pytorch":
+                with torch.no_grad():
+                    v.copy_(torch.from_numpy(value))
+            else:
+                v.assign(value)
+        if framework == "pytorch":
+            total = call(TASK_LOSSES)
+            grads = (torch.autograd.grad(total, variables, allow_unused=True)
+                     if getattr(total, "requires_grad", False) else [None] * len(variables))
+            grads = [torch.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+        else:
+            total, grads = tl.loss_gradients(lambda: call(TASK_LOSSES), variables)
+        obs["value"] = float(np.asarray(tl.to_numpy(total)))
+        obs["grad"] = _values(grads, framework)
     trained = ns.get("uncertainty_weighting")
     if trained is not None:
-        learned = _log_vars(trained, framework)
-        obs["trained_log_vars"] = None if learned is None else learned.tolist()
-    if "uncertainty_model" in ns:
-        obs["holdout_pred"] = _holdout_predictions(ns, "uncertainty_model", framework)
+        obs["trained_log_vars"] = _values(_weights(trained, framework), framework)
+
+    def train_uncertainty(network):  # the lesson's training cell
+        fresh = cls(len(TASKS))
+        if framework == "pytorch":
+            fresh = fresh.to(ns["device"])
+            ns["train"](network, lambda out, lab: fresh(ns["task_losses"](out, lab)), extra_params=fresh.parameters(),
+                        extra_lr=ns["S_LR"])
+        else:
+            trainer = ns["UncertaintyModel"](network, fresh, s_lr=ns["S_LR"])
+            trainer.compile(optimizer=keras.optimizers.Adam(ns["LR"]))
+            ns["fit_tasks"](trainer)
+        return {"trained_log_vars": _values(_weights(fresh, framework), framework)}
+
+    obs.update(_trained(ns, "uncertainty_model", framework, train_uncertainty))
     return obs
 
 
@@ -197,8 +288,18 @@ def probe_pcgrad(ns, framework):
             out = project(keras.ops.convert_to_tensor(np.float32(g)), keras.ops.convert_to_tensor(np.float32(other)))
         results.append(np.asarray(to_numpy(out), dtype=float).tolist())
     obs = {"projected": results}
-    if "pcgrad_model" in ns:
-        obs["holdout_pred"] = _holdout_predictions(ns, "pcgrad_model", framework)
+
+    def train_pcgrad(network):  # the lesson's training cell
+        if framework == "pytorch":
+            ns["train"](network, step=ns["pcgrad_step"])
+        else:
+            import keras
+
+            trainer = ns["PCGradModel"](network)
+            trainer.compile(optimizer=keras.optimizers.Adam(ns["LR"]))
+            ns["fit_tasks"](trainer)
+
+    obs.update(_trained(ns, "pcgrad_model", framework, train_pcgrad))
     return obs
 
 

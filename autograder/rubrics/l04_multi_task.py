@@ -28,13 +28,22 @@ def _accuracy_messages(obs, what) -> list[str]:
     acc = _holdout_accuracies(obs["holdout_pred"])
     swapped = _holdout_accuracies(obs["holdout_pred"][::-1])
     if min(swapped) >= MIN_TASK_ACCURACY > min(acc):
-        return [(f"The \"left\" output of `{what}` recognises the right digit of unseen pairs and vice versa: the "
-                "heads are swapped between the outputs and the labels they are trained on.")]
+        return _on_reference(obs, [(f"The \"left\" output of `{what}` recognises the right digit of unseen pairs and "
+                                    "vice versa: the heads are swapped between the outputs and the labels they are "
+                                    "trained on.")])
     if min(acc) < MIN_TASK_ACCURACY:
-        return [(f"`{what}` recognises {acc[0]:.0%} of left and {acc[1]:.0%} of right digits of unseen pairs; every "
-                f"method should reach at least {MIN_TASK_ACCURACY:.0%} on both tasks. Did the training cell run "
-                "with your answer?")]
+        return _on_reference(obs, [(f"`{what}` recognises {acc[0]:.0%} of left and {acc[1]:.0%} of right digits of "
+                                    f"unseen pairs; every method should reach at least {MIN_TASK_ACCURACY:.0%} on "
+                                    "both tasks. Did the training cell run with your answer?")])
     return []
+
+
+def _on_reference(obs, messages: list[str]) -> list[str]:
+    """Messages about a training that the check ran on the lesson's own network (Part A's could not train)."""
+    if "reference_network" in obs:
+        messages.append(f"({obs['reference_network']}, so this check trained the lesson's own network with your "
+                        "answer to this part; the result above is your answer's.)")
+    return messages
 
 
 def judge_multitask_model(obs):
@@ -90,33 +99,56 @@ def judge_weighted_loss(obs):
              "of the per-task cross-entropies on logits (each a mean over the batch).")]
 
 
+def _uncertainty_total(half: bool, a: float = 1.0) -> float:
+    """sum_i a * exp(-s_i) * L_i + s_i (or + s_i / 2: Kendall et al.'s 1/sigma^2 * L_i + log sigma)."""
+    return sum(a * math.exp(-s) * loss + (0.5 if half else 1.0) * s for s, loss in zip(LOG_VARS, TASK_LOSSES))
+
+
+def _uncertainty_grad(half: bool) -> list[float]:
+    return [(0.5 if half else 1.0) - math.exp(-s) * loss for s, loss in zip(LOG_VARS, TASK_LOSSES)]
+
+
 def judge_uncertainty(obs):
-    if not obs["has_log_vars"]:
-        return [("`UncertaintyWeighting` should keep the learned log-variances s_i in an attribute `log_vars` "
-                "(one per task).")]
-    if obs["trainable"] != 2 or obs.get("constant"):
-        return [(f"`UncertaintyWeighting(2)` has {obs['trainable']} trainable values: the log-variances must be "
-                "learnable parameters, one per task (PyTorch: `torch.nn.Parameter`; Keras: `self.add_weight(..., "
-                "trainable=True)`), or the optimizer never changes them and the weights stay fixed.")]
-    (s1, s2), (l1, l2) = LOG_VARS, TASK_LOSSES
-    expected = math.exp(-s1) * l1 + s1 + math.exp(-s2) * l2 + s2
+    if obs["trainable"] != len(LOG_VARS):
+        frozen = (f" ({obs['frozen']} values that never train, like a buffer or a weight with trainable=False)"
+                  if obs.get("frozen") else "")
+        return [(f"`UncertaintyWeighting(2)` has {obs['trainable']} trainable values{frozen}: the log-variances "
+                 "must be learnable parameters, one per task (PyTorch: a `torch.nn.Parameter`; Keras: "
+                 "`self.add_weight(..., trainable=True)`, in `__init__` or in `build()`), or the optimizer never "
+                 "changes them and the weights stay fixed.")]
     value = obs["value"]
-    if not math.isclose(value, expected, abs_tol=1e-4):
-        without = math.exp(-s1) * l1 + math.exp(-s2) * l2
-        if math.isclose(value, without, abs_tol=1e-4):
+    half = next((h for h in (False, True) if math.isclose(value, _uncertainty_total(h), abs_tol=1e-4)), None)
+    if half is None:
+        if math.isclose(value, _uncertainty_total(False, a=1.0) - sum(LOG_VARS), abs_tol=1e-4):
             return [("Your total has no + s_i term: without that regulariser the cheapest way to lower the loss is "
                     "s_i -> infinity, which weighs every task down to 0. Use sum_i exp(-s_i) * L_i + s_i.")]
-        return [(f"With log-variances s = {LOG_VARS} and task losses {TASK_LOSSES} your total is {value:.4f}; "
-                 "Kendall et al.'s weighting gives sum_i exp(-s_i) * L_i + s_i. Check the sign of the exponent "
-                 "and that s_i is a log-variance (not a variance or a weight).")]
-    if "grad" in obs and not any(abs(g) > 1e-6 for g in obs["grad"]):
-        return ["The total does not depend on `log_vars` through autograd: no gradient reaches them."]
+        if math.isclose(value, 0.5 * _uncertainty_total(False), abs_tol=1e-4):
+            return [("Your total is half of sum_i exp(-s_i) * L_i + s_i: that is Kendall et al.'s form for "
+                    "regression, 1/(2 sigma^2) * L_i + log sigma. For these classification tasks use "
+                    "exp(-s_i) * L_i + s_i (the paper's 1/sigma^2 * L_i + log sigma, exp(-s_i) * L_i + s_i / 2, "
+                    "is accepted too).")]
+        return [(f"With log-variances s = {LOG_VARS} and task losses {TASK_LOSSES} your total is {value:.4f}, but "
+                 f"sum_i exp(-s_i) * L_i + s_i is {_uncertainty_total(False):.4f} (Kendall et al.'s own "
+                 "1/sigma^2 * L_i + log sigma, exp(-s_i) * L_i + s_i / 2 with its 1/2, would be "
+                 f"{_uncertainty_total(True):.4f}). Check the sign of the exponent and that s_i is a log-variance "
+                 "(not a variance or a weight).")]
+    grad = obs.get("grad") or []
+    if not any(abs(g) > 1e-6 for g in grad):
+        return [("Your total has the right value but no gradient reaches the log-variances: it is computed outside "
+                "the framework's autograd (a Python float, `.item()`, numpy, or a detached copy), so training "
+                "could never change them.")]
+    if not np.allclose(grad, _uncertainty_grad(half), atol=1e-4):
+        return [(f"Your total has the right value, but its gradient with respect to s is {np.round(grad, 4).tolist()}"
+                 f" instead of {np.round(_uncertainty_grad(half), 4).tolist()}: part of it is cut off from autograd "
+                 "(a detached or converted value).")]
     learned = obs.get("trained_log_vars")
     if learned is None:
         return ["`uncertainty_weighting` is not defined: run the training cell after your answer before this check."]
-    if max(abs(v) for v in learned) < MIN_LOG_VAR_CHANGE:
-        return [(f"After training, `uncertainty_weighting.log_vars` are still {np.round(learned, 3).tolist()}: "
-                 "they did not learn. Are they parameters of the module, so that they reach the optimizer?")]
+    if not learned or max(abs(v) for v in learned) < MIN_LOG_VAR_CHANGE:
+        return _on_reference(obs, [(f"After training, the log-variances of `uncertainty_weighting` are still "
+                                    f"{np.round(learned, 3).tolist()}: they did not learn. Are they trainable weights "
+                                    "of the layer (PyTorch: parameters of the module), so that they reach the "
+                                    "optimizer?")])
     return _accuracy_messages(obs, "uncertainty_model")
 
 
