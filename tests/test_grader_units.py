@@ -123,3 +123,15 @@ def test_an_error_in_a_given_cell_outside_the_learners_code_is_reported_between_
     assert messages["weighted_loss"][0] == ("Cell 11, between your answer and this check, raised ValueError: "
                                             "no loss for 'left'")
     assert sum("raised ValueError" in m for ms in messages.values() for m in ms) == 1
+
+
+def test_a_traceback_names_the_notebook_cells_it_passes_through():
+    from autograder.runner import cell_event
+
+    frames = ["\x1b[0;31m----------\x1b[0m", "Cell \x1b[0;32mIn[9]\x1b[0m, line 4\n      2 trainer = PCGradModel(net)",
+              "Cell \x1b[0;32mIn[4]\x1b[0m, line 9, in fit_tasks(model)", "File keras/src/backend/trainer.py:57",
+              "Cell \x1b[0;32mIn[8]\x1b[0m, line 3, in pcgrad_project(g, other)"]
+    reply = {"content": {"status": "error", "ename": "TypeError", "evalue": "\x1b[1mbad\x1b[0m", "traceback": frames}}
+    event = cell_event(None, 18, reply, {4: 7, 8: 17, 9: 18})  # execution count -> cell index
+    assert (event["ename"], event["evalue"], event["through"]) == ("TypeError", "bad", [18, 7, 17])
+    assert "through" not in cell_event(None, 3, {"content": {"status": "error", "ename": "E", "traceback": []}})

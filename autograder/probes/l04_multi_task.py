@@ -3,6 +3,10 @@ weights, PCGrad's projection, and the models the notebook trained with them.
 
 Each probe imports only the notebook's own framework (PyTorch, or Keras on its backend) and returns
 plain observations; the rubric holds every expected value and tolerance.
+
+Parts B-D train networks from Part A's ``build_multitask``. When those cannot be trained (no pair of outputs,
+no outputs named "left" and "right"), their probes train the lesson's own network with the learner's answer to
+their part, through the lesson's own training code, so that each part is graded on its own.
 """
 
 import numpy as np
