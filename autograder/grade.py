@@ -251,7 +251,7 @@ def judge(report: Report, exercises, events: list[dict], answers: dict[int, str]
         report.status = "kernel_died"
         report.notes.append(f"The kernel stopped answering the grader properly ({end.get('message')}); "
                             "checks that had not run yet score 0. Did a cell replace a library function?")
-    caused = errors_in_given_cells(exercises, events, answers)
+    caused = errors_in_given_cells(exercises, events, answers, raised=set(errors))
     for ex in exercises:
         error = errors.get(ex.answer_id, "")
         if error.startswith("NotImplementedError"):
@@ -271,11 +271,14 @@ def judge(report: Report, exercises, events: list[dict], answers: dict[int, str]
     report.score = sum(r.points for r in report.exercises)
 
 
-def errors_in_given_cells(exercises, events: list[dict], answers: dict[int, str]) -> dict[str, list[str]]:
+def errors_in_given_cells(exercises, events: list[dict], answers: dict[int, str],
+                          raised: set[str] = frozenset()) -> dict[str, list[str]]:
     """Errors of cells that are not answers (the lesson's given cells, or cells the learner added), as messages for
     the exercise they concern: the learner's answer whose code the traceback passes through (the innermost), or
-    else the exercise whose answer cell comes before the failed cell and whose check after it. A locked training
-    cell that fails inside the learner's function is then reported on that function's exercise."""
+    else the exercise whose answer cell comes before the failed cell and whose check after it, unless that answer
+    cell raised itself (``raised``: then the later error is most likely its consequence, and the answer's own error
+    is what the learner needs). A locked training cell that fails inside the learner's function is then reported on
+    that function's exercise."""
     probe_at, last = {}, None  # test_id -> index of its probe cell (its observation follows its cell event)
     for e in events:
         if e.get("event") == wire.CELL:
@@ -296,7 +299,7 @@ def errors_in_given_cells(exercises, events: list[dict], answers: dict[int, str]
             continue
         for ex in exercises:
             own = [i for i, aid in answers.items() if aid == ex.answer_id]
-            if own and max(own) < index < probe_at.get(ex.test_id, -1):
+            if own and max(own) < index < probe_at.get(ex.test_id, -1) and ex.answer_id not in raised:
                 found.setdefault(ex.answer_id, []).append(
                     f"Cell {index + 1}, between your answer and this check, raised {error}")
     return found

@@ -135,3 +135,14 @@ def test_a_traceback_names_the_notebook_cells_it_passes_through():
     event = cell_event(None, 18, reply, {4: 7, 8: 17, 9: 18})  # execution count -> cell index
     assert (event["ename"], event["evalue"], event["through"]) == ("TypeError", "bad", [18, 7, 17])
     assert "through" not in cell_event(None, 3, {"content": {"status": "error", "ename": "E", "traceback": []}})
+
+
+def test_a_given_cells_error_after_an_answer_that_raised_is_left_to_the_answers_own():
+    answer = {"event": wire.CELL, "index": 9, "status": "error", "ename": "ValueError", "evalue": "bad weights"}
+    fit = {"event": wire.CELL, "index": 10, "status": "error", "ename": "NameError",
+           "evalue": "name 'compile_weighted' is not defined", "through": [10]}
+    report = Report(notebook="x.ipynb", status="graded")
+    judge(report, load_exercises("04_multi_task"), l04_events(answer, fit), L04_ANSWERS, limit=60)
+    messages = next(e.messages for e in report.exercises if e.id == "weighted_loss")
+    assert "Your answer cell raised ValueError: bad weights" in messages
+    assert not any("NameError" in m for m in messages)
