@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from .grade import Report
+from .protocol import plain
 
 
 def fmt_points(x: float) -> str:
@@ -15,12 +16,12 @@ def text_report(r: Report) -> str:
     head = f"{r.notebook}: {fmt_points(r.score)}/{fmt_points(r.max_score)} ({r.status}"
     head += f", {r.lesson} {r.framework}, {r.device}, {r.seconds:.1f} s)" if r.lesson else ")"
     lines = [head]
-    lines += [f"  ! {n}" for n in r.notes]
+    lines += [f"  ! {plain(n)}" for n in r.notes]
     lines += [f"  | {line}" for line in r.grader_log.splitlines()[-15:]]  # the instructor's console only
     for ex in r.exercises:
         mark = "ok  " if ex.passed else "FAIL"
         lines.append(f"  {mark} {ex.id:<22} {fmt_points(ex.points)}/{fmt_points(ex.max_points)}  {ex.title}")
-        lines += [f"       - {m}" for m in ex.messages]
+        lines += [f"       - {plain(m)}" for m in ex.messages]
     return "\n".join(lines)
 
 
@@ -36,7 +37,10 @@ def table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 def html_report(r: Report, learner: str) -> str:
     """A learner's feedback page: each exercise's points and messages; never test or solution code, nor the
     grader's own log."""
-    esc = html.escape
+
+    def esc(text) -> str:  # a report written by an older grader may still hold terminal colour codes
+        return html.escape(plain(text))
+
     rows = []
     for ex in r.exercises:
         msgs = "".join(f"<li>{esc(m)}</li>" for m in ex.messages)
