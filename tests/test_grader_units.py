@@ -146,3 +146,13 @@ def test_a_given_cells_error_after_an_answer_that_raised_is_left_to_the_answers_
     messages = next(e.messages for e in report.exercises if e.id == "weighted_loss")
     assert "Your answer cell raised ValueError: bad weights" in messages
     assert not any("NameError" in m for m in messages)
+
+
+def test_feedback_pages_show_no_colour_codes():
+    from autograder.feedback import html_report, text_report
+    from autograder.grade import ExerciseResult
+
+    report = Report(notebook="x.ipynb", status="graded", notes=["\x1b[1mslow\x1b[0m"],
+                    exercises=[ExerciseResult("a", "test_a", "A", 0.0, 1.0, False, ["\x1b[0;31mbad <x>\x1b[0m"])])
+    page, console = html_report(report, "learner"), text_report(report)
+    assert "\x1b" not in page + console and "bad &lt;x&gt;" in page and "bad <x>" in console
