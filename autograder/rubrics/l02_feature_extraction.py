@@ -36,12 +36,13 @@ def judge_freeze(obs):
         msgs.append("`freeze` turned off gradients but left the model in training mode: batch norm keeps updating its "
                     "running mean and variance on every forward pass. Put the backbone in evaluation mode too "
                     "(`.eval()`).")
-    elif obs["trainable_flag"]:
-        msgs.append("The backbone itself still says `trainable = True`: set `backbone.trainable = False`, which also "
-                    "makes its batch-norm layers run in inference mode.")
     if obs["bn_stats_changed"] and not msgs:
-        msgs.append("A forward pass during training still changed the batch-norm running statistics of the frozen "
-                    "model: they must stay as they were learned on ImageNet.")
+        # Keras: judged on what batch norm does, not on the flag. Every layer set to trainable = False one by one
+        # freezes as well as backbone.trainable = False; only its batch-norm layers running in training mode is wrong.
+        flag = (" The backbone itself still says `trainable = True`: set `backbone.trainable = False`, which also "
+                "makes its batch-norm layers run in inference mode.") if obs.get("trainable_flag") else ""
+        msgs.append("A forward pass in training mode (as `fit` makes one) still changed the batch-norm running "
+                    f"statistics of the frozen model: they must stay as they were learned on ImageNet.{flag}")
     return msgs
 
 
@@ -61,10 +62,12 @@ def judge_features(obs):
         return ["Your features contain NaN or infinite values."]
     if obs["diff_inference"] <= FEATURE_TOLERANCE:
         return []
-    if obs.get("diff_train", np.inf) <= FEATURE_TOLERANCE:
-        return [("Your features were computed in training mode: batch norm used the statistics of each batch "
-                "(and dropout, where there is one, was active). Run the backbone in inference mode "
-                "(PyTorch: `backbone.eval()` and `torch.no_grad()`; Keras: `training=False` or `predict`).")]
+    if obs.get("bn_stats_changed"):
+        return [("`extract_features` ran the backbone in training mode: given a backbone that is not frozen yet (as "
+                "one comes from a model zoo), its batch norm normalised each batch with that batch's own statistics "
+                "and overwrote the running mean and variance learned on ImageNet. Run the backbone in inference mode "
+                "inside `extract_features` (PyTorch: call `backbone.eval()` there, and use `torch.no_grad()`; Keras: "
+                "`training=False` or `predict`).")]
     if obs.get("diff_unnormalised", np.inf) <= FEATURE_TOLERANCE:
         return [("Your features come from pixels scaled to [0, 1]: the backbone expects its own preprocessing, "
                 "`tl.preprocess_inputs(images, size=IMAGE_SIZE)` (ImageNet normalisation).")]
