@@ -210,8 +210,7 @@ def probe_param_groups(ns, framework):
             p.grad = torch.ones_like(p)  # also on frozen parameters: an optimizer that holds them moves them
         opt.step()
         trainable = [p.requires_grad for _, p in named]
-        base_lr = None
-        group_lrs = sorted(float(g["lr"]) for g in opt.param_groups)
+        base_lr = None  # (the rates are judged per parameter: any grouping that gives each its rate will do)
     else:
         import keras
 
@@ -227,13 +226,12 @@ def probe_param_groups(ns, framework):
         opt.apply([keras.ops.ones_like(v) for v in variables], variables)  # what fit does, once
         trainable = [id(v) in trainable_ids for _, v in named]
         base_lr = float(tl.to_numpy(opt.learning_rate))
-        group_lrs = None
     steps = [float(np.abs(tl.to_numpy(v) - b).max()) for (_, v), b in zip(named, before)]
     rows = [(part, bool(t), s) for (part, _), t, s in zip(named, trainable, steps)]
     return {"head": [s for part, _, s in rows if part == "head"],
             "backbone_trainable": [s for part, t, s in rows if part == "backbone" and t],
             "backbone_frozen_moved": sum(s > 0 for part, t, s in rows if part == "backbone" and not t),
-            "base_lr": base_lr, "group_lrs": group_lrs}
+            "base_lr": base_lr}
 
 
 def _predict_full(model, framework, images, size):

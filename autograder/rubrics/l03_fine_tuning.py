@@ -77,8 +77,6 @@ def judge_param_groups(obs):
                     "a lower learning rate than the head (one learning rate for all is the mistake).")
     if obs["backbone_frozen_moved"]:
         msgs.append("The optimizer also holds frozen backbone parameters: give it only those with requires_grad.")
-    if obs.get("group_lrs") is not None and obs["group_lrs"] != sorted([LR_BACKBONE, LR_HEAD]):
-        msgs.append("Use two parameter groups: one at `lr_backbone`, one at `lr_head`.")
     if obs.get("base_lr") is not None and abs(obs["base_lr"] - LR_HEAD) > 1e-9:
         msgs.append("The optimizer's own learning rate should be `lr_head` (the backbone's is a fraction of it).")
     return msgs
