@@ -36,6 +36,12 @@ def loss_inputs():
     return labels, garbled, domain, class_logits, domain_logits
 
 
+def sources_first(domain):
+    """A domain column with as many source rows as ``domain``, all of them first (as the lesson's batches are)."""
+    n_source = int(np.sum(domain == 0))
+    return np.where(np.arange(len(domain)) < n_source, 0.0, 1.0).astype(np.float32)
+
+
 def coral_inputs():
     """Pairs (source features, target features): target = shifted source (same covariance), then random pairs."""
     rng = np.random.default_rng(11)
@@ -148,6 +154,9 @@ def probe_dann(ns, framework):
     half = domain.copy()
     half[:4] = 0.0  # another mix of source and target rows
     obs["other_mix"] = _losses(dann_loss, labels, half, class_logits, domain_logits, framework)
+    # The lesson's training batches put the source rows first: a loss that picks its rows by position is right there
+    # and wrong on the batches above, which tells that mistake from one that lets target labels in.
+    obs["sources_first"] = _losses(dann_loss, labels, sources_first(domain), class_logits, domain_logits, framework)
 
     model = require(ns, "dann_model")
     scores, domain_src = _dann_outputs(model, load_inputs(SOURCE, "holdout"), framework)

@@ -13,6 +13,7 @@ from ..probes.l05_domain_adaptation import (
     coral_inputs,
     grl_inputs,
     loss_inputs,
+    sources_first,
 )
 
 GRL_TOLERANCE = 1e-5
@@ -108,6 +109,18 @@ def _accuracy(pred, name) -> float:
     return float(np.mean(pred == y)) if pred.shape == y.shape else 0.0
 
 
+def _picks_rows_by_position(obs, labels, domain, class_logits, domain_logits) -> bool:
+    """Wrong on the probe's interleaved batch, right on the same rows with the source rows first."""
+    first = obs.get("sources_first", {})
+    if "class" not in first:
+        return False
+    ref = reference_losses(labels, domain, class_logits, domain_logits)
+    right_here = _rel_close(obs["losses"]["class"], obs["garbled"]["class"]) and \
+        any(_rel_close(obs["losses"]["class"], ref[k]) for k in ("source_mean", "source_over_all"))
+    ordered = reference_losses(labels, sources_first(domain), class_logits, domain_logits)
+    return not right_here and any(_rel_close(first["class"], ordered[k]) for k in ("source_mean", "source_over_all"))
+
+
 def judge_dann(obs):
     losses = obs["losses"]
     if "class" not in losses:
@@ -115,7 +128,11 @@ def judge_dann(obs):
     labels, _, domain, class_logits, domain_logits = loss_inputs()
     ref = reference_losses(labels, domain, class_logits, domain_logits)
     msgs = []
-    if not _rel_close(losses["class"], obs["garbled"]["class"]):
+    if _picks_rows_by_position(obs, labels, domain, class_logits, domain_logits):
+        msgs.append("Your class loss takes the source rows by their position in the batch (right only when the "
+                    "source rows come first, as in the lesson's batches): select them with `domain == 0`, not by "
+                    "position, so that no target row, and no target label, can reach the loss whatever the order.")
+    elif not _rel_close(losses["class"], obs["garbled"]["class"]):
         msgs.append("Target labels reach your loss: when only the labels of the target rows change, your class loss "
                     "changes too. Unsupervised domain adaptation has no target labels; the class loss must use the "
                     "source rows (domain == 0) only.")
