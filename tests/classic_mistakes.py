@@ -16,6 +16,30 @@ head_history = tl.fit(head, train_feature_batches, val_feature_batches, epochs=3
 ''',
 }
 
+# ----------------------------------------------------------------- lesson 02, Part B: features in training mode
+# Right in the learner's own run, where Part A's check has frozen the backbone first; wrong for a backbone handed
+# over in training mode, which the instructions say extract_features must switch to inference mode itself.
+FEATURES_WITHOUT_EVAL = {
+    "pytorch": '''def extract_features(backbone, images, batch_size=64):
+    """Pooled features (N, 1280) of uint8 images (N, H, W, 3), without gradients."""
+    where = next(backbone.parameters()).device
+    rows = []
+    for start in range(0, len(images), batch_size):
+        with torch.no_grad():  # no gradients, so "inference"; but the backbone stays in the mode it came in
+            x = tl.preprocess_inputs(images[start:start + batch_size], size=IMAGE_SIZE).to(where)
+            rows.append(backbone(x).cpu().numpy())
+    return np.concatenate(rows)
+''',
+    "keras": '''def extract_features(backbone, images, batch_size=64):
+    """Pooled features (N, 1280) of uint8 images (N, H, W, 3)."""
+    rows = []
+    for start in range(0, len(images), batch_size):
+        x = tl.preprocess_inputs(images[start:start + batch_size], size=IMAGE_SIZE)
+        rows.append(keras.ops.convert_to_numpy(backbone(x, training=True)))  # "the backbone is frozen anyway"
+    return np.concatenate(rows)
+''',
+}
+
 # ----------------------------------------------------------------- lesson 03, Part D: stage 2 done wrong
 # Lesson 03's stage-2 loop (PyTorch), as the lesson writes it; the mistakes differ in the lines before it.
 STAGE_2_LOOP = '''scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
@@ -163,6 +187,27 @@ PCGRAD_WITH_A_PYTHON_IF = '''def pcgrad_project(g, other):
         return g - dot / keras.ops.sum(other * other) * other
     return g
 '''
+
+
+# ----------------------------------------------------------------- lesson 05, Part C: source rows taken by position
+# Right on the lesson's batches (source rows first, then as many target rows), wrong on any other arrangement.
+DANN_ROWS_BY_POSITION = {
+    "pytorch": '''def dann_loss(labels, domain, class_logits, domain_logits):
+    """(class loss on the source rows, domain loss on all rows) for a mixed batch."""
+    n = len(labels) // 2  # the batch is the source half, then the target half
+    class_loss = F.cross_entropy(class_logits[:n], labels[:n])
+    domain_loss = F.binary_cross_entropy_with_logits(domain_logits.reshape(-1), domain.float())
+    return class_loss, domain_loss
+''',
+    "keras": '''def dann_loss(labels, domain, class_logits, domain_logits):
+    """(class loss on the source rows, domain loss on all rows) for a mixed batch."""
+    n = ops.shape(labels)[0] // 2  # the batch is the source half, then the target half
+    class_loss = ops.mean(ops.sparse_categorical_crossentropy(labels[:n], class_logits[:n], from_logits=True))
+    domain_loss = ops.mean(ops.binary_crossentropy(ops.reshape(ops.cast(domain, "float32"), (-1, 1)), domain_logits,
+                                                   from_logits=True))
+    return class_loss, domain_loss
+''',
+}
 
 
 # ----------------------------------------------------------------- right answers in another style: full marks

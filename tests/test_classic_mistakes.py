@@ -11,6 +11,8 @@ from classic_mistakes import (
     CORAL_WITH_EINSUM,
     CORAL_WITH_TORCH_COV,
     CUSTOM_MODULE_HEAD,
+    DANN_ROWS_BY_POSITION,
+    FEATURES_WITHOUT_EVAL,
     HEAD_FROZEN_IN_STAGE_2,
     HEADS_STACKED_IN_A_SEQUENTIAL,
     ONLY_THE_HEAD_RETRAINED,
@@ -48,6 +50,8 @@ CASES = [
     ("outputs-concatenated", L04, "multitask_model", {"pytorch": OUTPUTS_CONCATENATED},
      "should return a tuple (left_logits, right_logits)"),
     ("pcgrad-with-a-python-if", L04, "pcgrad", {"keras": PCGRAD_WITH_A_PYTHON_IF}, "OperatorNotAllowedInGraphError"),
+    ("features-without-eval", L02, "features", FEATURES_WITHOUT_EVAL, "ran the backbone in training mode"),
+    ("dann-rows-by-position", L05, "dann", DANN_ROWS_BY_POSITION, "not by position"),
 ]
 MISTAKES = [(lesson, fw, aid, src, phrase) for _, lesson, aid, sources, phrase in CASES for fw, src in sources.items()]
 IDS = [f"{lesson}_{fw}-{name}" for name, lesson, _, sources, _ in CASES for fw in sources]

@@ -715,6 +715,27 @@ class UncertaintyWeighting(torch.nn.Module):
         return sum(torch.exp(-s) * loss + 0.5 * s for s, loss in zip(self.s, losses))
 ''')
 
+extra("02_feature_extraction", "keras", "freeze", "every_layer",
+      "trainable = False on every layer, one by one, and never on the model itself", '''
+def freeze(backbone):
+    """Freeze every weight (batch norm included, which then runs in inference mode); return the backbone."""
+    for layer in backbone.layers:
+        layer.trainable = False
+    return backbone
+''')
+
+extra("03_fine_tuning", "pytorch", "param_groups", "group_per_module",
+      "one parameter group per module that holds trainable parameters, each at its part's rate", '''
+def make_optimizer(model, lr_head, lr_backbone):
+    """Adam: trainable backbone parameters at lr_backbone, head parameters at lr_head."""
+    groups = []
+    for name, module in model.named_modules():
+        params = [p for p in module.parameters(recurse=False) if p.requires_grad]
+        if params:
+            groups.append({"params": params, "lr": lr_head if name.startswith("head") else lr_backbone})
+    return torch.optim.Adam(groups)
+''')
+
 extra("05_domain_adaptation", "pytorch", "dann", "ignore_index",
       "target rows' labels replaced by cross_entropy's ignore_index (-100) with torch.where", '''
 def dann_loss(labels, domain, class_logits, domain_logits):
