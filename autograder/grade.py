@@ -132,7 +132,7 @@ def grade_notebook(path: str | Path, device: str = "auto", cell_timeout: int = 1
             return report
         run = run_with_retries(report, runnable, env, cell_timeout, notebook_timeout)
         report.isolation = run.isolation
-        judge(report, exercises, run.events, answers, notebook_timeout)
+        judge(report, exercises, run.events, answers, notebook_timeout, cell_timeout)
     except Rejected as err:
         report.status = err.status
         report.notes.append(str(err))
@@ -225,7 +225,17 @@ def zeros(exercises, message: str) -> list[ExerciseResult]:
     return [ExerciseResult(e.answer_id, e.test_id, e.title, 0.0, e.points, False, [message]) for e in exercises]
 
 
-def judge(report: Report, exercises, events: list[dict], answers: dict[int, str], limit: int) -> None:
+# What a time limit's note says: not that the learner's code is wrong (a right answer can be slow on a loaded
+# machine: the kernel's clock discounts waiting for a CPU, but a kernel with several threads is not always fully
+# discounted), what to look for, and what to do when the cell is quick on the learner's own machine.
+SLOW_ADVICE = ("Either the code never ends (a loop whose condition never turns false), or it does more work than the "
+               "lesson asks (more epochs, steps or images), or the grading machine was very busy. If the notebook "
+               "runs in about the lesson's time on your machine, ask your instructor to grade it again; otherwise "
+               "look for a loop that never stops, or cut the work.")
+
+
+def judge(report: Report, exercises, events: list[dict], answers: dict[int, str], limit: int,
+          cell_limit: int | None = None) -> None:
     payloads = {e["test_id"]: e["payload"] for e in events if e.get("event") == wire.OBSERVATION}
     failed = [e for e in events if e.get("event") == wire.CELL and e.get("status") == "error"]
     errors = {answers[e["index"]]: f'{e.get("ename")}: {e.get("evalue")}'.rstrip(": ")
@@ -233,8 +243,9 @@ def judge(report: Report, exercises, events: list[dict], answers: dict[int, str]
     end = next((e for e in reversed(events) if e.get("event") in wire.ENDINGS), None)
     slow = [e["index"] for e in events if e.get("event") == wire.CELL and e.get("ename") == wire.CELL_TIMEOUT]
     if slow:
-        report.notes.append(f"{len(slow)} cell(s) ran past the per-cell time limit and were interrupted "
-                            f"(first: cell {slow[0] + 1}). Look for a loop that never ends.")
+        within = f" of {cell_limit} s" if cell_limit else ""
+        report.notes.append(f"{len(slow)} cell(s) ran past the per-cell time limit{within} and were interrupted "
+                            f"(first: cell {slow[0] + 1}). {SLOW_ADVICE}")
     capped = [e for e in events if e.get("event") == wire.OUTPUT_CAPPED]
     if capped:
         report.notes.append(f"{len(capped)} cell(s) printed more than {capped[0]['cap_bytes'] // 2**20} MB; the rest "
@@ -242,7 +253,7 @@ def judge(report: Report, exercises, events: list[dict], answers: dict[int, str]
     if end is not None and end["event"] == wire.NOTEBOOK_TIMEOUT:
         report.status = "timeout"
         report.notes.append(f"The notebook did not finish within {limit} s and was stopped; "
-                            "checks that had not run yet score 0. Look for a loop that never ends.")
+                            f"checks that had not run yet score 0. {SLOW_ADVICE}")
     elif end is None or end["event"] == wire.DEAD_KERNEL:
         report.status = "kernel_died"
         report.notes.append("The Python kernel died while running your notebook (a crash, os._exit, or running out "

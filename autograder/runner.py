@@ -104,14 +104,21 @@ def _stat(pid: str) -> list[str] | None:
 class KernelClock:
     """How long the kernel has taken, counted so that a busy machine cannot cost a learner points.
 
-    While some process of the kernel can run, its CPU time counts (at most wall time); while all of them sleep,
+    While some thread of the kernel can run, its CPU time counts, divided by how many of its threads can run at
+    once (as many as are runnable, at most the CPUs it may use) and at most wall time; while all of them sleep,
     wall time counts. So an endless loop (CPU) and an endless sleep (wall) still reach their limits, but time spent
-    waiting for a CPU that other programs hold does not count. Processes of the kernel: in the sandbox every
-    process of its PID namespace but this worker; without it the kernel's process group."""
+    waiting for a CPU that other programs hold does not count, also for a kernel that computes on several threads
+    (TensorFlow does: counting its CPU time up to wall time alone would count nearly all of a busy machine's wall
+    time). Processes of the kernel: in the sandbox every process of its PID namespace but this worker; without it
+    the kernel's process group."""
 
     def __init__(self, kernel_pid: int, whole_namespace: bool):
         self.kernel_pid, self.whole_namespace = kernel_pid, whole_namespace
         self.used = 0.0
+        try:
+            self.cpus = max(1, len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):
+            self.cpus = max(1, os.cpu_count() or 1)
         self._wall, self._cpu = time.monotonic(), self._read()[0]
 
     def _pids(self) -> list[str]:
@@ -120,8 +127,9 @@ class KernelClock:
             return pids
         return [p for p in pids if (st := _stat(p)) and st[2] == str(self.kernel_pid)]
 
-    def _read(self) -> tuple[float, bool]:
-        cpu, runnable = 0.0, False
+    def _read(self) -> tuple[float, int]:
+        """The kernel's CPU seconds so far, and how many of its threads are runnable now."""
+        cpu, runnable = 0.0, 0
         for pid in self._pids():
             st = _stat(pid)
             if st is None:
@@ -131,7 +139,7 @@ class KernelClock:
                 tasks = os.listdir(f"/proc/{pid}/task")
             except OSError:
                 continue
-            runnable = runnable or any((t := _stat(f"{pid}/task/{tid}")) and t[0] == "R" for tid in tasks)
+            runnable += sum(1 for tid in tasks if (t := _stat(f"{pid}/task/{tid}")) and t[0] == "R")
         return cpu, runnable
 
     def tick(self) -> float:
@@ -139,7 +147,7 @@ class KernelClock:
         wall = time.monotonic()
         cpu, runnable = self._read()
         dt, dc = wall - self._wall, max(0.0, cpu - self._cpu)
-        self.used += min(dt, dc) if runnable else dt
+        self.used += min(dt, dc / min(runnable, self.cpus)) if runnable else dt
         self._wall, self._cpu = wall, cpu
         return self.used
 

@@ -12,6 +12,7 @@ from autograder.assemble import METADATA_LOST, METADATA_UNRECOVERABLE, assemble,
 from autograder.grade import Report, fault, judge, killed_from_outside
 from autograder.lessons import LessonNotebook
 from autograder.rubric import judge_payload, load_exercises
+from autograder.runner import KernelClock
 from autograder.worker import WorkerRun
 
 L00 = LessonNotebook("00_setup", "pytorch")
@@ -69,6 +70,28 @@ def test_endings_give_their_status():
     slow = judged([start, {"event": wire.CELL, "index": 3, "status": "error", "ename": wire.CELL_TIMEOUT},
                    {"event": wire.DONE}])
     assert "per-cell time limit" in slow.notes[0] and "cell 4" in slow.notes[0]
+
+
+def test_slow_cells_get_a_note_that_does_not_blame_the_learner():
+    start = {"event": wire.START, "kernel_pid": 7}
+    report = Report(notebook="x.ipynb", status="graded")
+    judge(report, load_exercises("00_setup"), [start, {"event": wire.CELL, "index": 3, "status": "error",
+                                                       "ename": wire.CELL_TIMEOUT}, {"event": wire.DONE}],
+          {}, limit=60, cell_limit=120)
+    note = report.notes[0]
+    assert "of 120 s" in note and "very busy" in note and "grade it again" in note
+
+
+def test_the_kernel_clock_counts_work_not_waiting(monkeypatch):
+    """Two threads at work get a quarter of a CPU each on a busy machine: a quarter of the wall time counts. On an
+    idle machine the same two threads count all of it, as does a kernel that sleeps."""
+    readings = iter([(0.0, 0), (0.5, 2), (2.5, 2), (2.5, 0)])  # (CPU seconds so far, runnable threads)
+    monkeypatch.setattr(KernelClock, "_read", lambda self: next(readings))
+    clock = KernelClock(kernel_pid=7, whole_namespace=True)
+    clock.cpus = 2
+    for expected in (0.25, 1.25, 2.25):
+        clock._wall -= 1.0  # one second of wall time since the last look
+        assert abs(clock.tick() - expected) < 0.01
 
 
 def test_a_run_that_never_started_the_kernel_is_a_grader_fault():
