@@ -1,7 +1,12 @@
 """Lesson 03 redesign: a target where fine-tuning pays -> benchmarks/l03_target_search.json.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/l03_target_search.py --run report \
-        [--targets mnistm5k] [--seeds 0 1 2] [--budgets 5 20 50] [--n-top 5] [--lr-backbone 1e-3] [--no-scratch]
+        [--targets mnistm5k] [--seeds 0 1 2] [--budgets 5 20 50] [--n-top 5] [--lr-backbone 1e-3] [--lr-head 1e-3] \
+        [--head-epochs 25] [--patience 15] [--workers 3] [--no-scratch]
+
+The recorded runs: ``--run report --workers 3`` (the lesson's 25-epoch stage 1, with scratch), and the chosen
+settings ``--head-epochs 3 --no-scratch --workers 3`` as ``selection_short_stage1`` (seeds 100-102, budget 50) and
+``report_short_stage1`` (seeds 0-2); see docs/lesson03_redesign.md.
 
 For each target data set, seed and label budget (labelled images per class) it measures the test accuracy of
   * frozen: the pretrained EfficientNet-Lite0 frozen, with logistic regression on its pooled features, and with a
