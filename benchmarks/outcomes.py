@@ -58,6 +58,10 @@ CLAIMS = {  # lesson -> [(claim of its issue, or of the lesson: "lesson: ...", t
          lambda m: m["MNIST-M/DANN"] - m["MNIST-M/source-only"] >= 0.15),
         ("DANN beats source-only on MNIST -> UCI digits", lambda m: m["UCI digits/DANN"] > m["UCI digits/source-only"]),
     ],
+    "06_multi_label": [
+        ("tuned thresholds beat one 0.5 threshold on macro F1",
+         lambda m: m["sigmoid head, tuned thresholds"] > m["sigmoid head, 0.5"]),
+    ],
 }
 
 

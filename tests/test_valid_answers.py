@@ -1,6 +1,6 @@
 """Correct answers in unexpected styles earn full marks: the grader checks what the instructions ask, not one way.
 
-Every answer cell of lessons 01-05, in both frameworks, is replaced by its alternative from ``valid_answers.VALID``
+Every answer cell of lessons 01-06, in both frameworks, is replaced by its alternative from ``valid_answers.VALID``
 (written from the learner notebooks alone), and the whole notebook is graded as a learner's submission. Each
 further variant of ``valid_answers.EXTRA`` is graded in its own notebook, the other answers taken from ``VALID``.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+import valid_answers_06  # noqa: F401  (registers lesson 06's answers)
 from valid_answers import EXTRA, EXTRA_STYLES, STYLES, VALID
 
 from autograder.grade import grade_notebook
@@ -16,7 +17,8 @@ from autograder.lessons import FRAMEWORKS, LessonNotebook
 
 pytestmark = pytest.mark.slow
 
-LESSONS = ("01_ml_basics", "02_feature_extraction", "03_fine_tuning", "04_multi_task", "05_domain_adaptation")
+LESSONS = ("01_ml_basics", "02_feature_extraction", "03_fine_tuning", "04_multi_task", "05_domain_adaptation",
+           "06_multi_label")
 CASES = [LessonNotebook(lesson, framework) for lesson in LESSONS for framework in FRAMEWORKS]
 
 # Valid answers that the grader marks down, by case: (lesson, framework) for the VALID notebook, (lesson, framework,
@@ -73,7 +75,7 @@ def test_valid_alternatives_earn_full_marks(tmp_path, case):
     assert_full_marks(path, styles)
 
 
-def test_every_answer_cell_of_lessons_01_to_05_has_a_valid_alternative():
+def test_every_answer_cell_of_every_lesson_has_a_valid_alternative():
     expected = set()
     for ln in CASES:
         ids = answer_cells(nbformat.read(ln.release, as_version=4))
