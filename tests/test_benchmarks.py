@@ -216,6 +216,10 @@ PROSE_CLAIMS = {  # lesson -> [(what its learner notebook says beyond outcomes.C
         ("equal weights on the noisy task are already below training it alone",
          lambda m: m["noisy right/equal/right"] < m["noisy right/single-task/right"]),
     ],
+    "02_feature_extraction": [
+        ("the CNN from scratch stays at chance on the shifted digits (about 1 in 10, below 15 %)",
+         lambda m: m["digits: small CNN from scratch"] < 15),
+    ],
     "06_multi_label": [
         ("at 0.5 the sigmoid head trails the one-vs-rest logistic regressions",
          lambda m: m["sigmoid head, 0.5"] < m["one-vs-rest logistic regression, 0.5"]),
