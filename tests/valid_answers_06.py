@@ -5,6 +5,7 @@ a custom module, a Keras layer whose weights are made in build().
 """
 
 from valid_answers import answer, extra
+from wrong_answers_06 import TRAIN_HEAD
 
 L06 = "06_multi_label"
 
@@ -142,15 +143,7 @@ def multilabel_loss(y_train):
         return F.binary_cross_entropy_with_logits(logits, targets.float(),
                                                   pos_weight=pos_weight.to(logits.device))
     return loss
-
-
-# Train the head with your loss (given):
-tl.seed_everything(SEED)
-head = build_head(train_features.shape[1], n_labels)
-train_batches = tl.make_batches(train_features, y_train, batch_size=32, shuffle=True, seed=SEED, scale=1)
-val_batches = tl.make_batches(val_features, y_val, batch_size=256, scale=1)
-history = tl.fit(head, train_batches, val_batches, epochs=40, lr=1e-3, loss=multilabel_loss(y_train))
-''')
+''' + TRAIN_HEAD)
 
 extra(L06, "pytorch", "head", "loop", "Sequential head; pos_weight counted label by label in a loop",
       '''
@@ -168,15 +161,7 @@ def multilabel_loss(y_train):
         neg = float((y_train[:, j] == 0).sum())
         weights.append(neg / pos)
     return torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(weights, dtype=torch.float32))
-
-
-# Train the head with your loss (given):
-tl.seed_everything(SEED)
-head = build_head(train_features.shape[1], n_labels)
-train_batches = tl.make_batches(train_features, y_train, batch_size=32, shuffle=True, seed=SEED, scale=1)
-val_batches = tl.make_batches(val_features, y_val, batch_size=256, scale=1)
-history = tl.fit(head, train_batches, val_batches, epochs=40, lr=1e-3, loss=multilabel_loss(y_train))
-''')
+''' + TRAIN_HEAD)
 answer(L06, "keras", "head", "a layer whose kernel and bias are made in build(); the loss a closure over keras.ops", '''
 class LogitHead(keras.layers.Layer):
     def __init__(self, n_labels, **kwargs):
@@ -206,15 +191,7 @@ def multilabel_loss(y_train):
         y_true = keras.ops.cast(y_true, logits.dtype)
         log_p, log_not_p = keras.ops.log_sigmoid(logits), keras.ops.log_sigmoid(-logits)
         return -keras.ops.mean(weight * y_true * log_p + (1.0 - y_true) * log_not_p)
-    return weighted_bce
-
-
-tl.seed_everything(SEED)
-head = build_head(train_features.shape[1], n_labels)
-train_batches = tl.make_batches(train_features, y_train, batch_size=32, shuffle=True, seed=SEED, scale=1)
-val_batches = tl.make_batches(val_features, y_val, batch_size=256, scale=1)
-history = tl.fit(head, train_batches, val_batches, epochs=40, lr=1e-3, loss=multilabel_loss(y_train))
-''')
+    return weighted_bce''' + TRAIN_HEAD)
 
 for _framework in ("pytorch", "keras"):
     for _answer_id, (_style, _source) in FRAMEWORK_FREE.items():
