@@ -127,7 +127,7 @@ def test_twins_export_the_same_names():
         "FRAMEWORK", "get_device", "seed_everything", "to_inputs", "make_batches", "load_batches", "fit",
         "evaluate", "predict", "count_params", "plot_history", "show_images", "plot_confusion_matrix",
         "load_backbone", "preprocess_inputs", "task_gradients", "loss_gradients", "shared_init", "to_numpy",
-        "model_device",
+        "model_device", "recalibrate_batch_norm",
     }  # fmt: skip
     assert set(torch_all) == expected
 

@@ -97,6 +97,7 @@ __all__ = [
     "plot_history",
     "predict",
     "preprocess_inputs",
+    "recalibrate_batch_norm",
     "seed_everything",
     "shared_init",
     "show_images",
@@ -394,6 +395,30 @@ def model_device(model: keras.Model) -> str:
     return "cuda" if "cuda" in where else "gpu" if "gpu" in where else "cpu"
 
 
+def recalibrate_batch_norm(model: keras.Model, x: np.ndarray, batch_size: int = 256,
+                           scale: float | None = None) -> keras.Model:
+    """Batch norm's moving statistics recomputed as their average over the images ``x``; returns ``model``.
+
+    ``x`` is prepared like :func:`predict`'s. Moving statistics move a little each training step (the course's
+    EfficientNet: momentum 0.99 in Keras' convention), so a network trained from scratch for a few dozen steps holds
+    values near their initial ones and, in inference mode, normalises with the wrong statistics (it may predict one
+    class). Call this before evaluating such a network ("precise batch norm"). Only trainable batch-norm layers
+    are recomputed (frozen ones run in inference mode).
+    """
+    norms = [layer for layer in _layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in norms]
+    inputs = to_inputs(x, scale)
+    try:
+        for i, start in enumerate(range(0, len(inputs), batch_size)):
+            for layer in norms:
+                layer.momentum = i / (i + 1)  # batch i weighs 1 / (i + 1): a cumulative average
+            model(inputs[start:start + batch_size], training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta):
+            layer.momentum = momentum
+    return model
+
+
 def count_params(model: keras.Model, trainable_only: bool = False) -> int:
     """Number of weights of ``model`` (only trainable ones when ``trainable_only``).
 
@@ -535,6 +560,7 @@ def load_backbone(
     include_top: bool = False,
     trainable: bool = False,
     input_size: int | None = None,
+    pretrained: bool = True,
 ) -> keras.Model:
     """A network pretrained on ImageNet, from the course's offline weights (the PyTorch twin's, copied).
 
@@ -550,14 +576,17 @@ def load_backbone(
     ``input_size`` (default 224) builds the model for square images of that size
     (``preprocess_inputs(..., size=)``), e.g. 64 for small images; padding stays the one
     computed for 224, as in the PyTorch twin, so both give the same features at any size.
+    ``pretrained=False`` gives the same architecture with Keras' random initialisation (a from-scratch baseline).
     """
-    spec = pretrained.backbone(name)
+    from . import pretrained as weights  # (the argument `pretrained` hides the module's name here)
+
+    spec = weights.backbone(name)
     size = spec.input_size if input_size is None else int(input_size)
     builders = {"efficientnet_lite0": keras_efficientnet.build_efficientnet_lite0}
     if name not in builders:
         raise KeyError(f"tlkit.keras cannot build {name!r} yet; it can build: {', '.join(builders)}")
-    state = pretrained.load_weights(name)
     model = builders[name](include_top=include_top, input_shape=(size, size, 3))
-    keras_efficientnet.load_torch_weights(model, state)
+    if pretrained:
+        keras_efficientnet.load_torch_weights(model, weights.load_weights(name))
     model.trainable = trainable
     return model

@@ -40,6 +40,7 @@ __all__ = [
     "plot_history",
     "predict",
     "preprocess_inputs",
+    "recalibrate_batch_norm",
     "seed_everything",
     "shared_init",
     "show_images",
@@ -255,6 +256,31 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
+def recalibrate_batch_norm(model: torch.nn.Module, x: np.ndarray, batch_size: int = 256,
+                           scale: float | None = None) -> torch.nn.Module:
+    """Batch norm's running statistics recomputed as their average over the images ``x``; returns ``model`` in eval
+    mode.
+
+    ``x`` is prepared like :func:`predict`'s. Running statistics move a little each training step (the course's
+    EfficientNet: momentum 0.01 in PyTorch's convention), so a network trained from scratch for a few dozen steps holds
+    values near their initial ones and, in eval mode, normalises with the wrong statistics (it may predict one
+    class). Call this before evaluating such a network ("precise batch norm").
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches below
+    device = model_device(model)
+    model.train()
+    with torch.no_grad():
+        for (inputs,) in make_batches(x, batch_size=batch_size, scale=scale):
+            model(inputs.to(device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    return model.eval()
+
+
 def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (only those with ``requires_grad`` when ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
@@ -341,6 +367,7 @@ def load_backbone(
     include_top: bool = False,
     trainable: bool = False,
     input_size: int | None = None,
+    pretrained: bool = True,
 ) -> torch.nn.Module:
     """A network pretrained on ImageNet, from the course's offline weights, in eval mode on the CPU.
 
@@ -358,14 +385,18 @@ def load_backbone(
     ``input_size`` (default 224) is the image size you will feed (``preprocess_inputs(..., size=)``):
     the network is convolutional with a global average at the end, so it accepts any size of at
     least 32 pixels (padding stays the one computed for 224, as in the Keras twin); it is kept
-    as ``model.input_size``.
+    as ``model.input_size``. ``pretrained=False`` gives the same architecture with the library's random
+    initialisation (a from-scratch baseline).
     """
     from efficientnet_lite_pytorch import EfficientNet  # the architecture (imports torch only)
 
-    spec = pretrained.backbone(name)
-    state = {key: torch.from_numpy(array) for key, array in pretrained.load_weights(name).items()}
+    from . import pretrained as weights  # (the argument `pretrained` hides the module's name here)
+
+    spec = weights.backbone(name)
     model = EfficientNet.from_name(spec.arch)
-    model.load_state_dict(state)  # strict: every tensor, no more, no less
+    if pretrained:
+        state = {key: torch.from_numpy(array) for key, array in weights.load_weights(name).items()}
+        model.load_state_dict(state)  # strict: every tensor, no more, no less
     if not include_top:
         model._dropout = torch.nn.Identity()
         model._fc = torch.nn.Identity()

@@ -367,3 +367,25 @@ def test_fit_and_evaluate_take_multi_hot_targets():
     values = x.astype(np.float32) / 100  # like features: floats that predict() must not rescale (it would by 16)
     np.testing.assert_allclose(tl.predict(model, values, scale=1), tl.predict(model, x, scale=100), rtol=1e-5,
                                atol=1e-5)
+
+
+def test_recalibrate_batch_norm_sets_the_statistics_of_the_images():
+    tl.seed_everything(0)
+    conv = layers.Conv2D(4, 3)
+    bn = layers.BatchNormalization()
+    model = keras.Sequential([keras.Input((8, 8, 1)), conv, bn, layers.Flatten(), layers.Dense(NUM_CLASSES)])
+    x, _ = synthetic_images(200)
+    assert tl.recalibrate_batch_norm(model, x, batch_size=50) is model
+    conv_out = tl.to_numpy(conv(tl.to_inputs(x)))
+    np.testing.assert_allclose(tl.to_numpy(bn.moving_mean), conv_out.mean(axis=(0, 1, 2)), atol=1e-5)
+    np.testing.assert_allclose(tl.to_numpy(bn.moving_variance), conv_out.var(axis=(0, 1, 2)), rtol=1e-2)
+    assert bn.momentum == 0.99
+
+
+def test_random_backbone_has_the_architecture_without_the_weights():
+    trained = tl.load_backbone("efficientnet_lite0", input_size=32)
+    scratch = tl.load_backbone("efficientnet_lite0", input_size=32, pretrained=False, trainable=True)
+    assert [w.shape for w in trained.weights] == [w.shape for w in scratch.weights]
+    head = next(w for w in scratch.weights if "top_conv" in w.path)
+    assert not np.array_equal(tl.to_numpy(head), tl.to_numpy(next(w for w in trained.weights if w.path == head.path)))
+    assert scratch.trainable_weights

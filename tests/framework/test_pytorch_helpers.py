@@ -323,3 +323,27 @@ def test_fit_and_evaluate_take_multi_hot_targets():
     values = x.astype(np.float32) / 100  # like features: floats that predict() must not rescale (it would by 16)
     np.testing.assert_allclose(tl.predict(model, values, scale=1), tl.predict(model, x, scale=100), rtol=1e-5,
                                atol=1e-5)
+
+
+def test_recalibrate_batch_norm_sets_the_statistics_of_the_images():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(NUM_CLASSES))
+    x, _ = synthetic_images(200)
+    model(torch.zeros(1, 1, 8, 8))  # (materialise the lazy layer)
+    assert tl.recalibrate_batch_norm(model, x, batch_size=50) is model and not model.training
+    with torch.no_grad():
+        conv_out = model[0](tl.to_inputs(x))
+    bn = model[1]
+    np.testing.assert_allclose(bn.running_mean.numpy(), conv_out.mean(dim=(0, 2, 3)).numpy(), atol=1e-5)
+    np.testing.assert_allclose(bn.running_var.numpy(), conv_out.var(dim=(0, 2, 3)).numpy(), rtol=1e-2)
+    assert bn.momentum == 0.1
+
+
+def test_random_backbone_has_the_architecture_without_the_weights():
+    trained = tl.load_backbone("efficientnet_lite0", input_size=32)
+    tl.seed_everything(0)
+    scratch = tl.load_backbone("efficientnet_lite0", input_size=32, pretrained=False, trainable=True)
+    shapes = {k: v.shape for k, v in trained.state_dict().items()}
+    assert shapes == {k: v.shape for k, v in scratch.state_dict().items()}
+    assert not torch.equal(trained._conv_head.weight, scratch._conv_head.weight)
+    assert all(p.requires_grad for p in scratch.parameters())
