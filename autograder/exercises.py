@@ -5,13 +5,14 @@ An exercise called ``<name>`` is the set of things that carry its name:
 - in each twin of the lesson's source notebook (``solutions/<lesson>/<lesson>_<framework>.ipynb``): a heading
   ``## Part X — <title>``, the answer cell (nbgrader ``grade_id`` ``<name>``) and the check cell (``grade_id``
   ``test_<name>``, its points in nbgrader's metadata: the one place they are written);
-- ``probe_<name>(ns, framework)`` in ``autograder/probes/l<lesson>.py``, which observes the learner's answer inside
-  their kernel;
-- ``judge_<name>(observation)`` in ``autograder/rubrics/l<lesson>.py``, which turns that observation into failure
-  messages outside the kernel (the rubrics never enter the sandbox).
+- in the lesson's one hand-written module, ``autograder/rubrics/l<lesson>.py``: ``probe_<name>(ns, framework)`` in
+  its probe section, which observes the learner's answer inside their kernel, and ``judge_<name>(observation)``
+  below the judges' marker, which turns that observation into failure messages outside the kernel (the rubrics
+  never enter the sandbox); optionally, below the test cases' marker, its wrong and valid test answers.
 
 Everything else is derived: ``make lessons`` writes the points into the headings and each check cell's hidden call
-to the grader (``autograder.source_sync``), and the grader finds probes and judges by name.
+to the grader (``autograder.source_sync``) and copies each module's probe section to ``autograder/probes/`` for the
+kernel (``autograder.probe_copy``); the grader finds probes and judges by name.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class Lesson:
         return list(declared_exercises(self.notebooks[0].solution))
 
     def probe(self, test_id: str) -> Callable:
-        """The probe of a check cell (runs in the learner's kernel)."""
+        """The probe of a check cell, from the generated probe copy (runs in the learner's kernel)."""
         module = importlib.import_module(f"autograder.probes.l{self.id}")
         return getattr(module, f"probe_{test_id.removeprefix(TEST_PREFIX)}")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from tlkit.paths import REPO_ROOT
 
 from .lessons import LESSONS, LessonNotebook, all_lesson_notebooks, parse_stem
+from .probe_copy import write_probe_copies
 from .source_sync import sync_source
 
 
@@ -32,11 +33,12 @@ def generate(into: Path | None = None, assignments: list[str] | None = None) -> 
 
     nbgrader writes to a scratch release folder; only a complete notebook replaces the one in ``into``, so a
     failing step never leaves a lesson deleted or half written. Releasing into lessons/ first writes into each
-    source what its exercises determine (``source_sync``)."""
+    source what its exercises determine (``source_sync``) and each lesson's probe copy (``probe_copy``)."""
     into = Path(into) if into is not None else LESSONS
     if into == LESSONS:  # the course's own release: first bring the sources in step with their declarations
         for ln in all_lesson_notebooks():
             sync_source(ln)
+        write_probe_copies(sorted({ln.lesson for ln in all_lesson_notebooks()}))
     with tempfile.TemporaryDirectory(prefix="tlrelease-") as tmp:
         scratch = Path(tmp) / "release"
         for assignment in assignments or assignment_ids():

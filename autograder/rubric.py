@@ -1,8 +1,8 @@
 """The judging helpers the rubrics share.
 
-A lesson's rubric module (``autograder.rubrics.l<lesson>``) holds one ``judge_<name>`` per exercise (see
-``autograder.exercises``), which turns the probe's observation into failure messages for the learner (an empty
-list means: passed). Messages say what was wrong, never how the check is written.
+A lesson's module (``autograder.rubrics.l<lesson>``) holds, below its probes (``autograder.probe_copy``), one
+``judge_<name>`` per exercise (see ``autograder.exercises``), which turns the probe's observation into failure
+messages for the learner (an empty list means: passed). Messages say what was wrong, never how the check is written.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import re
 from pathlib import Path
@@ -13,6 +15,15 @@ from conftest import LESSON_NOTEBOOKS
 from autograder.assemble import nbgrader_meta, role
 from autograder.exercises import Lesson
 from autograder.lessons import FRAMEWORKS, LESSONS, SOLUTIONS, LessonNotebook
+from autograder.probe_copy import (
+    JUDGES,
+    TEST_CASES,
+    ProbeSectionError,
+    copy_path,
+    probe_copy,
+    probe_section,
+    source_path,
+)
 from autograder.release import generate
 from autograder.rubric import load_exercises
 from autograder.source_sync import synced
@@ -117,15 +128,74 @@ def test_sync_writes_points_and_hidden_calls_from_the_metadata():
                                                            "cluster", "test-cluster"]
 
 
-@pytest.mark.parametrize("lesson", LESSON_IDS)
-def test_every_exercise_has_its_probe_and_judge_and_nothing_else_does(lesson):
-    import importlib
+def defined(module, kind: str) -> set[str]:
+    return {n.removeprefix(f"{kind}_") for n in vars(module) if n.startswith(f"{kind}_")}
 
+
+@pytest.mark.parametrize("lesson", LESSON_IDS)
+def test_every_exercise_has_its_probe_and_judge_in_one_module_and_nothing_else_does(lesson):
     names = {e.answer_id for e in Lesson(lesson).exercises}
-    for kind, package in (("probe", "probes"), ("judge", "rubrics")):
-        module = importlib.import_module(f"autograder.{package}.l{lesson}")
-        defined = {n.removeprefix(f"{kind}_") for n in vars(module) if n.startswith(f"{kind}_")}
-        assert defined == names, f"{module.__name__}: {kind}_<name> for exactly the exercises {sorted(names)}"
+    source = importlib.import_module(f"autograder.rubrics.l{lesson}")  # the one module an author edits
+    for kind in ("probe", "judge"):
+        assert defined(source, kind) == names, f"{source.__name__}: {kind}_<name> for exactly {sorted(names)}"
+    kernel_copy = importlib.import_module(f"autograder.probes.l{lesson}")
+    assert (defined(kernel_copy, "probe"), defined(kernel_copy, "judge")) == (names, set())
+
+
+@pytest.mark.parametrize("lesson", LESSON_IDS)
+def test_the_kernels_probe_copy_is_in_step_and_holds_nothing_below_the_marker(lesson):
+    text = copy_path(lesson).read_text(encoding="utf-8")
+    assert text == probe_copy(lesson), f"run `make lessons`: {copy_path(lesson)} is out of step with its source"
+    source = source_path(lesson).read_text(encoding="utf-8")
+    below = ast.parse(source.split(JUDGES, 1)[1]).body
+    judged = {n.name for n in below if isinstance(n, ast.FunctionDef)}
+    judged |= {t.id for n in below if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    in_copy = {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
+    in_copy |= {n.name for n in ast.walk(ast.parse(text)) if isinstance(n, ast.FunctionDef)}
+    assert JUDGES not in text and "judge_" not in text and not judged & in_copy, sorted(judged & in_copy)
+
+
+def test_every_probe_copy_has_its_lesson():
+    copies = {p.stem for p in copy_path(LESSON_IDS[0]).parent.glob("l[0-9][0-9]_*.py")}
+    assert copies == {f"l{lesson}" for lesson in LESSON_IDS}, "a probe copy without its lesson: delete it"
+
+
+GOOD = f'''"""A lesson."""
+
+import numpy as np
+
+from ..probes.common import require
+
+INPUTS = np.arange(3)
+
+
+def probe_x(ns, framework):
+    return {{"y": require(ns, "f")(INPUTS)}}
+
+
+{JUDGES}
+
+EXPECTED = 3
+
+
+def judge_x(obs):
+    return [] if obs["y"] == EXPECTED else ["wrong"]
+'''
+
+
+@pytest.mark.parametrize("source,reason", [
+    (GOOD.replace(JUDGES, "# judges"), "exactly once"),
+    (GOOD + JUDGES + "\n", "exactly once"),
+    (GOOD.replace(JUDGES, f'NOTE = """\n{JUDGES}\n"""'), "inside the statement"),
+    (GOOD.replace("def probe_x", "def judge_y(obs):\n    return []\n\n\ndef probe_x"), "judges belong below"),
+    (GOOD.replace("(INPUTS)}", "(EXPECTED)}"), "defined only below the marker: ['EXPECTED']"),
+    (GOOD.replace("from ..probes.common", "from .common"), "from ..probes.common import"),
+    (GOOD.replace(JUDGES, f"{TEST_CASES}\n{JUDGES}"), "after the judges'"),
+])
+def test_a_probe_section_that_could_leak_or_break_is_refused(source, reason):
+    assert probe_section(GOOD) == GOOD.split(JUDGES)[0].rstrip("\n") + "\n"
+    with pytest.raises(ProbeSectionError, match=re.escape(reason)):
+        probe_section(source)
 
 
 def test_the_readme_lesson_table_states_each_lessons_points():
@@ -134,3 +204,16 @@ def test_the_readme_lesson_table_states_each_lessons_points():
         total = sum(e.points for e in Lesson(lesson).exercises)
         row = next((line for line in readme.splitlines() if line.startswith(f"| {lesson[:2]} ")), None)
         assert row is not None and row.rstrip(" |").endswith(f"| {total:g}"), f"README's table: {lesson} has {total:g}"
+
+
+def test_test_cases_declared_in_a_lesson_module_join_the_suites_tables(monkeypatch):
+    import lesson_cases
+
+    assert lesson_cases.declared()["01_ml_basics"]["majority"]["extra"], "lesson 01 uses its module's test cases"
+    cases = {"a": {"wrong": "w", "group": 1, "valid": {"keras": ("s", "v")}}, "b": {"wrong": {"keras": "w"}},
+             "c": {"wrong": "w", "group": 1, "extra": {("pytorch", "x"): ("s", "e")}}}
+    monkeypatch.setattr(lesson_cases, "declared", lambda: {"99_demo": cases})
+    assert lesson_cases.wrong_answers() == ({("99_demo", "a"): "w", ("99_demo", "b"): {"keras": "w"},
+                                             ("99_demo", "c"): "w"}, {"99_demo": [["a", "c"], ["b"]]})
+    assert lesson_cases.valid_answers() == ({("99_demo", "keras", "a"): ("s", "v")},
+                                            {("99_demo", "pytorch", "c", "x"): ("s", "e")})

@@ -13,6 +13,8 @@ marks down are listed, with why, in ``tests/test_valid_answers.py``'s ``GRADER_B
 
 from __future__ import annotations
 
+from lesson_cases import valid_answers
+
 VALID: dict[tuple[str, str, str], str] = {}
 STYLES: dict[tuple[str, str, str], str] = {}
 EXTRA: dict[tuple[str, str, str, str], str] = {}
@@ -745,3 +747,11 @@ def dann_loss(labels, domain, class_logits, domain_logits):
     domain_loss = F.binary_cross_entropy_with_logits(domain_logits.squeeze(1), domain.float())
     return class_loss, domain_loss
 ''')
+
+
+# Answers a lesson declares in its own module, beside the exercise's probe and judge (lesson_cases.py).
+_valid, _extra = valid_answers()
+for _key, (_style, _source) in _valid.items():
+    answer(*_key, _style, _source)
+for _key, (_style, _source) in _extra.items():
+    extra(*_key, _style, _source)

@@ -7,6 +7,8 @@ Each is graded in the test suite and must lose exactly its exercise's points.
 import importlib
 from pathlib import Path
 
+from lesson_cases import wrong_answers
+
 SEQUENTIAL_SPLIT = '''from sklearn.model_selection import train_test_split
 
 
@@ -98,3 +100,9 @@ for _path in sorted(Path(__file__).parent.glob("wrong_answers_[0-9][0-9].py")):
     _module = importlib.import_module(_path.stem)
     WRONG.update(_module.WRONG)
     GROUPS.update(_module.GROUPS)
+
+# ... and any lesson may declare them in its own module, beside the exercise's probe and judge (lesson_cases.py).
+_wrong, _groups = wrong_answers()
+WRONG.update(_wrong)
+for _lesson, _lesson_groups in _groups.items():
+    GROUPS[_lesson] = [*GROUPS.get(_lesson, []), *_lesson_groups]

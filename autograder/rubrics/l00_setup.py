@@ -1,4 +1,21 @@
-"""Lesson 00 rubric: set-up check."""
+"""Lesson 00: set-up check.
+
+Probes: what the learner loaded and built.
+"""
+
+from ..probes.common import model_summary, require
+
+
+def probe_load_data(ns, framework):
+    return {name: require(ns, name) for name in ("n_images", "image_shape", "n_classes")}
+
+
+def probe_first_model(ns, framework):
+    scores = require(ns, "scores")
+    return {**model_summary(ns, "model", framework), "scores_shape": list(getattr(scores, "shape", ()))}
+
+
+# ===== judges: below this line, never in the learner's kernel (make lessons copies only what is above) =====
 
 from tlkit.data import load_dataset
 
@@ -24,4 +41,3 @@ def judge_first_model(obs):
         msgs.append(f"`scores` has shape {tuple(obs['scores_shape'])}; it should hold 10 class scores for each "
                     "of the first 5 images.")
     return msgs
-
