@@ -616,7 +616,9 @@ def load_text_encoder(name: str = "all-minilm-l6-v2", trainable: bool = False) -
     and ``output["last_hidden_state"]`` is (batch, seq, 384), padded positions included. The sentence
     embedding of sentence-transformers is the mean of the real tokens' states (``attention_mask`` 1).
     ``encoder.encoder_layers[-1]`` is the top transformer layer. ``trainable=False`` sets
-    ``encoder.trainable = False``; dropout runs only when called with ``training=True`` (as ``fit`` does).
+    ``encoder.trainable = False``, which hides every sub-layer's weights: to fine-tune the top layer only,
+    load it with ``trainable=True`` and set ``trainable = False`` on ``encoder.embeddings`` and
+    ``encoder.encoder_layers[:-1]``. Dropout runs only when called with ``training=True`` (as ``fit`` does).
     """
     encoder = keras_minilm.build_bert_encoder(text.encoder_config(name))
     keras_minilm.load_bert_weights(encoder, text.load_weights(name))

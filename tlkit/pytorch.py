@@ -430,7 +430,8 @@ def load_text_encoder(name: str = "all-minilm-l6-v2", trainable: bool = False) -
     and ``output["last_hidden_state"]`` is (batch, seq, 384), padded positions included. The sentence
     embedding of sentence-transformers is the mean of the real tokens' states (``attention_mask`` 1).
     ``model.encoder.layer[-1]`` is the top transformer layer. ``trainable=False`` sets
-    ``requires_grad=False`` on every parameter; ``fit`` calls ``model.train()``, which turns dropout on.
+    ``requires_grad=False`` on every parameter (``model.encoder.layer[-1].requires_grad_(True)`` then
+    fine-tunes the top layer only); ``fit`` calls ``model.train()``, which turns dropout on.
     """
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging

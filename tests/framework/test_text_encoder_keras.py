@@ -12,7 +12,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from text_reference import PARAMETERS, TOLERANCE, mean_pool
+from text_reference import PARAMETERS, TOLERANCE, TOP_LAYER_PARAMETERS, mean_pool
 
 from tlkit import keras as tl
 
@@ -43,6 +43,10 @@ def test_architecture_and_trainable_flag(encoder):
     assert tl.count_params(encoder) == PARAMETERS and tl.count_params(encoder, trainable_only=True) == 0
     trainable = tl.load_text_encoder(trainable=True)
     assert tl.count_params(trainable, trainable_only=True) == PARAMETERS
+    trainable.embeddings.trainable = False  # fine-tune the top layer only
+    for layer in trainable.encoder_layers[:-1]:
+        layer.trainable = False
+    assert tl.count_params(trainable, trainable_only=True) == TOP_LAYER_PARAMETERS
 
 
 def test_padding_does_not_change_a_sentence_s_embedding(encoder, tokenizer):
@@ -53,15 +57,30 @@ def test_padding_does_not_change_a_sentence_s_embedding(encoder, tokenizer):
     np.testing.assert_allclose(padded, mean_pool(encode(encoder, alone), alone["attention_mask"])[0], atol=1e-5)
 
 
-def test_encoder_builds_into_a_functional_classifier(encoder, tokenizer):
+def test_a_functional_classifier_fine_tunes_the_top_layer_only(tokenizer):
+    encoder = tl.load_text_encoder(trainable=True)
+    encoder.embeddings.trainable = False
+    for layer in encoder.encoder_layers[:-1]:
+        layer.trainable = False
     ids = keras.Input((None,), dtype="int32", name="input_ids")
     mask = keras.Input((None,), dtype="int32", name="attention_mask")
     hidden = encoder(input_ids=ids, attention_mask=mask)["last_hidden_state"]
     logits = keras.layers.Dense(3)(hidden[:, 0, :])  # the [CLS] token's state
     model = keras.Model({"input_ids": ids, "attention_mask": mask}, logits)
-    batch = tokenizer(["good", "bad news today"], padding=True, return_tensors="np")
-    out = model.predict({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}, verbose=0)
-    assert out.shape == (2, 3) and np.isfinite(out).all()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    batch = tokenizer(["good", "bad news today", "a flight"], padding=True, return_tensors="np")
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def kernels():
+        return [keras.ops.convert_to_numpy(layer.intermediate.kernel).copy() for layer in encoder.encoder_layers]
+
+    before = kernels()
+    model.fit(inputs, np.array([2, 0, 1]), epochs=1, verbose=0)
+    after = kernels()
+    assert not np.allclose(after[-1], before[-1])  # the top layer learned
+    assert all(np.array_equal(a, b) for a, b in zip(after[:-1], before[:-1]))  # the others stayed
+    assert model.predict(inputs, verbose=0).shape == (3, 3)
 
 
 def test_same_outputs_as_pytorch(encoder):

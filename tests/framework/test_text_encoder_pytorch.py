@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from text_reference import PARAMETERS, SENTENCES, mean_pool
+from text_reference import PARAMETERS, SENTENCES, TOP_LAYER_PARAMETERS, mean_pool
 
 from tlkit import pytorch as tl
 
@@ -42,6 +42,11 @@ def test_encoder_is_the_transformers_bert_model_frozen_in_eval_mode(encoder):
     assert encoder.config.hidden_size == 384 and len(encoder.encoder.layer) == 6
     assert tl.count_params(encoder) == PARAMETERS and tl.count_params(encoder, trainable_only=True) == 0
     assert tl.count_params(tl.load_text_encoder(trainable=True), trainable_only=True) == PARAMETERS
+    encoder.encoder.layer[-1].requires_grad_(True)  # fine-tune the top layer only
+    try:
+        assert tl.count_params(encoder, trainable_only=True) == TOP_LAYER_PARAMETERS
+    finally:
+        encoder.requires_grad_(False)
 
 
 def test_padding_does_not_change_a_sentence_s_embedding(encoder, tokenizer):

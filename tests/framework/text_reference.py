@@ -13,6 +13,7 @@ SENTENCES = [
     "Hi!",
 ]
 PARAMETERS = 22_565_376  # BertModel of all-MiniLM-L6-v2 without its pooler
+TOP_LAYER_PARAMETERS = 1_774_464  # one transformer layer: attention, feed-forward, two LayerNorms
 TOLERANCE = 1e-4
 
 
