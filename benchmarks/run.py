@@ -24,7 +24,7 @@ from autograder.environment import machine, resolve_device, versions
 from autograder.grade import grade_notebook
 from autograder.lessons import all_lesson_notebooks
 
-BUDGET_RUN_S = {"00_setup": 30, "01_ml_basics": 30, "02_feature_extraction": 60, "03_fine_tuning": 60,
+BUDGET_RUN_S = {"00_setup": 30, "01_ml_basics": 30, "02_feature_extraction": 60, "03_fine_tuning": 90,
                 "04_multi_task": 90, "05_domain_adaptation": 90, "06_multi_label": 90}
 BUDGET_GRADE_RATIO = 1.5
 

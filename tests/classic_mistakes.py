@@ -42,17 +42,19 @@ FEATURES_WITHOUT_EVAL = {
 
 # ----------------------------------------------------------------- lesson 03, Part D: stage 2 done wrong
 # Lesson 03's stage-2 loop (PyTorch), as the lesson writes it; the mistakes differ in the lines before it.
-STAGE_2_LOOP = '''scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+STAGE_2_LOOP = '''scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, [
+    torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / 3, total_iters=2),
+    torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs - 2)], milestones=[2])
 history_ft = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
-best_loss, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
+forward = lambda a: top(model, a)  # noqa: E731
+best_accuracy, best_state, waited = run_epoch(forward, acts, "val")[1], copy.deepcopy(model.state_dict()), 0
 for epoch in tqdm(range(epochs), desc="stage 2 (fine-tune)"):
-    forward = lambda a: top(model, a)  # noqa: E731
     scores = (*run_epoch(forward, acts, "train", optimizer, seed=epoch), *run_epoch(forward, acts, "val"))
     scheduler.step()
     for key, value in zip(history_ft, scores):
         history_ft[key].append(value)
-    if scores[2] < best_loss:
-        best_loss, best_state, waited = scores[2], copy.deepcopy(model.state_dict()), 0
+    if scores[3] > best_accuracy:
+        best_accuracy, best_state, waited = scores[3], copy.deepcopy(model.state_dict()), 0
     else:
         waited += 1
         if waited >= patience:
@@ -60,43 +62,60 @@ for epoch in tqdm(range(epochs), desc="stage 2 (fine-tune)"):
 model.load_state_dict(best_state)
 '''
 
+KERAS_STAGE_2 = '''
+def warm_cosine(epoch, peak):
+    return peak * (epoch + 1) / 3 if epoch < 2 else peak * 0.5 * (1 + np.cos(np.pi * (epoch - 2) / (epochs - 2)))
+
+
+schedule = keras.callbacks.LearningRateScheduler(lambda epoch: warm_cosine(epoch, PEAK))
+stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=5, restore_best_weights=True)
+history_ft = train_top(top_model, acts, optimizer, epochs, "stage 2 (fine-tune)", callbacks=[schedule, stop])
+'''
+
 HEAD_FROZEN_IN_STAGE_2 = {
     "pytorch": '''model.head.requires_grad_(False)  # the head was trained in stage 1: keep it, tune the backbone
 unfreeze_last_blocks(model.backbone, N_TOP)
-epochs, patience = 12, 3
-optimizer = make_optimizer(model, lr_head=1e-3, lr_backbone=1e-4)
+epochs, patience = 15, 5
+optimizer = make_optimizer(model, lr_head=3e-3, lr_backbone=1e-3)
 ''' + STAGE_2_LOOP,
     "keras": '''model.trainable = True
 unfreeze_last_blocks(model.get_layer(backbone.name), N_TOP)
 model.get_layer("head").trainable = False  # the head was trained in stage 1: keep it, tune the backbone
-epochs = 12
-optimizer = make_optimizer(model, lr_head=1e-3, lr_backbone=1e-4)
-schedule = keras.callbacks.LearningRateScheduler(lambda epoch: 1e-3 * 0.5 * (1 + np.cos(np.pi * epoch / epochs)))
-stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
-history_ft = train_top(top_model, acts, optimizer, epochs, "stage 2 (fine-tune)", callbacks=[schedule, stop])
-''',
+epochs, PEAK = 15, 3e-3
+optimizer = make_optimizer(model, lr_head=3e-3, lr_backbone=1e-3)
+''' + KERAS_STAGE_2,
 }
 
 TEN_TIMES_THE_RATES = {
     "pytorch": '''model.head.requires_grad_(True)
 unfreeze_last_blocks(model.backbone, N_TOP)
-epochs, patience = 12, 3
-optimizer = make_optimizer(model, lr_head=1e-2, lr_backbone=1e-3)  # stage 1's rate for the head, 10x lower below
+epochs, patience = 15, 5
+optimizer = make_optimizer(model, lr_head=3e-2, lr_backbone=1e-2)  # "1e-2 is what stage 1 used", 10x too high
 ''' + STAGE_2_LOOP,
     "keras": '''model.trainable = True
 unfreeze_last_blocks(model.get_layer(backbone.name), N_TOP)
-epochs = 12
-optimizer = make_optimizer(model, lr_head=1e-2, lr_backbone=1e-3)  # stage 1's rate for the head, 10x lower below
-schedule = keras.callbacks.LearningRateScheduler(lambda epoch: 1e-2 * 0.5 * (1 + np.cos(np.pi * epoch / epochs)))
-stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
-history_ft = train_top(top_model, acts, optimizer, epochs, "stage 2 (fine-tune)", callbacks=[schedule, stop])
-''',
+epochs, PEAK = 15, 3e-2
+optimizer = make_optimizer(model, lr_head=3e-2, lr_backbone=1e-2)  # "1e-2 is what stage 1 used", 10x too high
+''' + KERAS_STAGE_2,
 }
 
 ONLY_THE_HEAD_RETRAINED = '''model.head.requires_grad_(True)
-epochs, patience = 12, 3
-optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-3)  # "fine-tune" the head a little more
+epochs, patience = 15, 5
+optimizer = torch.optim.Adam(model.head.parameters(), lr=3e-3)  # "fine-tune" the head a little more
 ''' + STAGE_2_LOOP
+
+NUDGE_RATES = {  # the textbook's nudge: right for a target close to ImageNet, too small for digits on photos
+    "pytorch": '''model.head.requires_grad_(True)
+unfreeze_last_blocks(model.backbone, N_TOP)
+epochs, patience = 15, 5
+optimizer = make_optimizer(model, lr_head=1e-4, lr_backbone=1e-5)
+''' + STAGE_2_LOOP,
+    "keras": '''model.trainable = True
+unfreeze_last_blocks(model.get_layer(backbone.name), N_TOP)
+epochs, PEAK = 15, 1e-4
+optimizer = make_optimizer(model, lr_head=1e-4, lr_backbone=1e-5)
+''' + KERAS_STAGE_2,
+}
 
 # ----------------------------------------------------------------- lesson 03 Keras, Part A: backbone in training mode
 BACKBONE_CALLED_IN_TRAINING_MODE = '''def build_classifier(backbone, n_classes):
@@ -234,19 +253,21 @@ head_history = tl.fit(head, train_feature_batches, val_feature_batches, epochs=3
 OWN_PARAMETER_GROUPS = '''model.head.requires_grad_(True)
 unfreeze_last_blocks(model.backbone, N_TOP)
 tuned = [p for p in model.backbone.parameters() if p.requires_grad]
-opt2 = torch.optim.Adam([{"params": tuned, "lr": 1e-4}, {"params": model.head.parameters(), "lr": 1e-3}])
+opt2 = torch.optim.Adam([{"params": tuned, "lr": 1e-3}, {"params": model.head.parameters(), "lr": 3e-3}])
 history_ft = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
-best_loss, best_state, waited = float("inf"), None, 0
-for epoch in range(10):
-    for group, start in zip(opt2.param_groups, (1e-4, 1e-3)):  # cosine, by hand
-        group["lr"] = start * 0.5 * (1 + np.cos(np.pi * epoch / 10))
-    forward = lambda a: top(model, a)  # noqa: E731
+forward = lambda a: top(model, a)  # noqa: E731
+best_acc, best_state, waited = run_epoch(forward, acts, "val")[1], copy.deepcopy(model.state_dict()), 0
+for epoch in range(15):
+    # warm-up then cosine, by hand
+    factor = (epoch + 1) / 3 if epoch < 2 else 0.5 * (1 + np.cos(np.pi * (epoch - 2) / 13))
+    for group, peak in zip(opt2.param_groups, (1e-3, 3e-3)):
+        group["lr"] = peak * factor
     scores = (*run_epoch(forward, acts, "train", opt2, seed=epoch), *run_epoch(forward, acts, "val"))
     for key, value in zip(history_ft, scores):
         history_ft[key].append(value)
-    if scores[2] < best_loss:
-        best_loss, best_state, waited = scores[2], copy.deepcopy(model.state_dict()), 0
-    elif (waited := waited + 1) >= 3:
+    if scores[3] > best_acc:
+        best_acc, best_state, waited = scores[3], copy.deepcopy(model.state_dict()), 0
+    elif (waited := waited + 1) >= 5:
         break
 model.load_state_dict(best_state)
 '''

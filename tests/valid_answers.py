@@ -363,32 +363,42 @@ def make_optimizer(model, lr_head, lr_backbone):
 ''')
 
 answer("03_fine_tuning", "pytorch", "fine_tune",
-       "a while loop with a patience counter; the history assembled from rows at the end", '''
+       "a while loop with a patience counter, a LambdaLR schedule; the history assembled from rows at the end", '''
+import math
+
 model.head.requires_grad_(True)
 unfreeze_last_blocks(model.backbone, N_TOP)
-epochs = 12
-optimizer = make_optimizer(model, lr_head=1e-3, lr_backbone=1e-4)
-scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+epochs, warm = 15, 2
+optimizer = make_optimizer(model, lr_head=3e-3, lr_backbone=1e-3)
+
+
+def factor(e):
+    """Warm-up, then cosine decay."""
+    return (e + 1) / (warm + 1) if e < warm else 0.5 * (1 + math.cos(math.pi * (e - warm) / (epochs - warm)))
+
+
+scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def forward(a):
     return top(model, a)
 
 
-rows, best_loss, best_state, waited, epoch = [], float("inf"), None, 0, 0
-while epoch < epochs and waited < 3:
+rows, epoch, waited = [], 0, 0
+best_acc, best_state = run_epoch(forward, acts, "val")[1], copy.deepcopy(model.state_dict())
+while epoch < epochs and waited < 5:
     train_loss, train_acc = run_epoch(forward, acts, "train", optimizer, seed=epoch)
     val_loss, val_acc = run_epoch(forward, acts, "val")
     scheduler.step()
     rows.append((train_loss, train_acc, val_loss, val_acc))
-    if val_loss < best_loss:
-        best_loss, best_state, waited = val_loss, copy.deepcopy(model.state_dict()), 0
+    if val_acc > best_acc:
+        best_acc, best_state, waited = val_acc, copy.deepcopy(model.state_dict()), 0
     else:
         waited += 1
     epoch += 1
 model.load_state_dict(best_state)
 history_ft = {key: [row[i] for row in rows] for i, key in enumerate(("loss", "accuracy", "val_loss", "val_accuracy"))}
-print(f"stopped after {epoch} epochs; best validation loss {best_loss:.3f}")
+print(f"stopped after {epoch} epochs; best validation accuracy {best_acc:.3f}")
 ''')
 
 # ------------------------------------------------------------------------------------------- 03 fine-tuning, Keras

@@ -18,8 +18,10 @@ from ..probes.common import callable_, eval_mode, helpers, require
 
 PROBE_SIZE = 32  # pixels; the backbone works at any size, the probes only look at weights and flags
 UNFREEZE_BLOCKS = (1, 2)  # n_blocks the probe asks unfreeze_last_blocks for
-LR_HEAD, LR_BACKBONE = 1e-3, 1e-4  # what the probe passes to make_optimizer
-N_CLASSES = 8  # LR_HEAD and LR_BACKBONE are also the rates the lesson's stage 2 (Part D) is instructed to use
+LR_HEAD, LR_BACKBONE = 1e-3, 1e-4  # what the probe passes to make_optimizer (Part C)
+STAGE_2_LR_HEAD, STAGE_2_LR_BACKBONE = 3e-3, 1e-3  # the rates the lesson's stage 2 (Part D) is instructed to use
+N_CLASSES = 10
+HOLDOUT = "mnistm5k"  # the lesson's data set: its held-out images (labels stay outside the kernel)
 
 # What the model looked like when stage 1 ended (taken by Part A's probe, which runs right after stage 1), so that
 # Part D's probe can tell what stage 2 changed: the head's values, and the optimizers that stage 1 used.
@@ -57,12 +59,25 @@ def probe_head_first(ns, framework):
     obs = {"head_trainable": int(head), "backbone_trainable": int(backbone), "n_classes": N_CLASSES,
            "frozen_val": float(require(ns, "frozen_val"))}
     _AFTER_STAGE_1.clear()
-    _AFTER_STAGE_1.update(head=_head_values(model.head if framework == "pytorch" else model.get_layer("head"),
+    _AFTER_STAGE_1.update(holdout_pred=_frozen_holdout_predictions(ns, model, framework),
+                          head=_head_values(model.head if framework == "pytorch" else model.get_layer("head"),
                                             framework),
                           optimizers=[weakref.ref(o) for o in _optimizers(ns, framework)])
     if framework == "keras":
         obs["backbone_training_mode"] = _backbone_runs_in_training_mode(ns)
     return obs
+
+
+def _frozen_holdout_predictions(ns, model, framework):
+    """The frozen model's labels for the held-out images, right after stage 1: the baseline stage 2 must beat.
+    None when the model cannot predict (Part A's own checks say why)."""
+    from tlkit.data import load_inputs
+
+    try:
+        size = int(ns.get("IMAGE_SIZE", PROBE_SIZE))
+        return _predict_full(model, framework, load_inputs(HOLDOUT, "holdout"), size).argmax(axis=1).tolist()
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _head_values(head, framework) -> list:
@@ -197,13 +212,18 @@ def probe_param_groups(ns, framework):
 
     Adam's (and SGD's) first step with a gradient of ones moves a weight by its learning rate.
     """
+    return _one_step(ns, framework, LR_HEAD, LR_BACKBONE)
+
+
+def _one_step(ns, framework, lr_head, lr_backbone):
+    """probe_param_groups for make_optimizer(model, lr_head=lr_head, lr_backbone=lr_backbone)."""
     fn = callable_(ns, "make_optimizer")
     tl = helpers(framework)
     if framework == "pytorch":
         import torch
 
         model = _fresh_model_pytorch()
-        opt = fn(model, lr_head=LR_HEAD, lr_backbone=LR_BACKBONE)
+        opt = fn(model, lr_head=lr_head, lr_backbone=lr_backbone)
         if not isinstance(opt, torch.optim.Optimizer):
             return {"type": type(opt).__name__}
         named = [(("head" if n.startswith("head.") else "backbone"), p) for n, p in model.named_parameters()]
@@ -217,7 +237,7 @@ def probe_param_groups(ns, framework):
         import keras
 
         model = _fresh_model_keras()
-        opt = fn(model, lr_head=LR_HEAD, lr_backbone=LR_BACKBONE)
+        opt = fn(model, lr_head=lr_head, lr_backbone=lr_backbone)
         if not isinstance(opt, keras.optimizers.Optimizer):
             return {"type": type(opt).__name__}
         head_ids = {id(v) for v in model.get_layer("head").weights}
@@ -255,8 +275,9 @@ def probe_fine_tune(ns, framework):
     history = require(ns, "history_ft")
     accuracy = callable_(ns, "accuracy")
     val = accuracy(model, "val") if framework == "pytorch" else accuracy("val")
-    pred = _predict_full(model, framework, load_inputs("textures", "holdout"), size).argmax(axis=1)
+    pred = _predict_full(model, framework, load_inputs(HOLDOUT, "holdout"), size).argmax(axis=1)
     obs = {"holdout_pred": pred.tolist(), "val": float(val), "frozen_val": float(require(ns, "frozen_val")),
+           "frozen_holdout_pred": _AFTER_STAGE_1.get("holdout_pred"),
            "history_len": len(history.get("val_loss", [])) if isinstance(history, dict) else 0}
     parts = _model_parts(ns, model, framework)
     if parts is not None:
@@ -398,7 +419,7 @@ def _torch_rates(opt, backbone, head) -> dict:
 
 def _keras_rates(ns, opt, backbone, head) -> dict:
     """Per part, how far one step of ``opt`` moves a weight whose gradient is 1, from a fresh optimizer state at the
-    rate of the first epoch (Adam's and SGD's first step then moves it by its learning rate). The model and the
+    peak rate of stage 2 (Adam's and SGD's first step then moves it by its learning rate). The model and the
     optimizer are restored afterwards."""
     import keras
 
@@ -414,9 +435,9 @@ def _keras_rates(ns, opt, backbone, head) -> dict:
         for v in opt.variables:
             if v is not rate_variable:
                 v.assign(keras.ops.zeros_like(v))  # the iteration count and the moments, as before the first step
-        first = _first_epoch_rate(ns, opt)
-        if rate_variable is not None and first is not None:
-            rate_variable.assign(first)  # the rate a callback set for the first epoch (it set others later)
+        peak = _peak_rate(ns, opt)
+        if rate_variable is not None and peak is not None:
+            rate_variable.assign(peak)  # the highest rate a callback set (for a warm-up, not the first epoch's)
         opt.apply([keras.ops.ones_like(v) for v in variables], variables)
         for v, before in zip(variables, values):
             part = "head" if id(v) in head_ids else "backbone"
@@ -432,25 +453,26 @@ def _keras_rates(ns, opt, backbone, head) -> dict:
     return {part: step if step > 0 else None for part, step in steps.items()}
 
 
-def _first_epoch_rate(ns, opt):
-    """The learning rate of the first epoch, as a callback (e.g. LearningRateScheduler) logged it, else None."""
+def _peak_rate(ns, opt):
+    """The highest learning rate of any epoch, as a callback (e.g. LearningRateScheduler) logged it, else None.
+    (A warm-up starts lower: the rate the instructions name is the peak.)"""
     import keras
 
     for value in list(ns.values()):
         if isinstance(value, keras.Model) and getattr(value, "optimizer", None) is opt:
             logged = getattr(getattr(value, "history", None), "history", {}).get("learning_rate")
             if logged:
-                return float(logged[0])
+                return float(max(logged))
     return None
 
 
 def _rates_for_instructed_arguments(ns, framework):
-    """The rates at which the learner's make_optimizer trains the head and the backbone for the instructed
-    arguments (lr_head=LR_HEAD, lr_backbone=LR_BACKBONE), on a model of the probe's; None when it cannot be run."""
+    """The rates at which the learner's make_optimizer trains the head and the backbone for stage 2's instructed
+    arguments, on a model of the probe's; None when it cannot be run."""
     if not callable(ns.get("make_optimizer")):
         return None
     try:
-        steps = probe_param_groups(ns, framework)
+        steps = _one_step(ns, framework, STAGE_2_LR_HEAD, STAGE_2_LR_BACKBONE)
     except Exception:  # noqa: BLE001  (Part C's probe reports a make_optimizer that does not work)
         return None
     if "type" in steps:
@@ -462,7 +484,9 @@ def _rates_for_instructed_arguments(ns, framework):
 
 from tlkit.data import load_dataset
 
-FINE_TUNE_MIN_ACCURACY = 0.85  # on the held-out textures (benchmarks/outcomes.json has what the solution reaches)
+FINE_TUNE_GAIN = 0.10  # held-out accuracy stage 2 must add to the learner's own frozen model (the solution's gain is
+#                        in benchmarks/outcomes.json, far above this)
+FINE_TUNE_FLOOR = 0.60  # and at least this, so that a broken stage 1 does not lower the bar (Part A grades that)
 N_BLOCKS = 16
 CHANGE_TOLERANCE = 1e-6  # max |change| of a tensor below which stage 2 left it as it was (Adam moves tuned
 #                          weights by about its learning rate a step; frozen ones stay bit for bit on CPU and GPU)
@@ -566,7 +590,7 @@ def _stage_2_messages(obs):
                     "never call `model.train()`; Keras: keep the batch-norm layers non-trainable).")
     rates, calibration = obs.get("lr") or {}, obs.get("lr_for_instructed_arguments") or {}
     high = {}
-    for part, instructed in (("head", LR_HEAD), ("backbone", LR_BACKBONE)):
+    for part, instructed in (("head", STAGE_2_LR_HEAD), ("backbone", STAGE_2_LR_BACKBONE)):
         actual = rates.get(part)
         allowed = max(instructed, calibration.get(part) or 0.0)
         if actual is not None and actual > LR_TOO_HIGH * allowed:
@@ -574,22 +598,35 @@ def _stage_2_messages(obs):
     if high:
         shown = " and ".join(f"the {part} at {_rate(lr)}" for part, lr in high.items())
         msgs.append(f"Stage 2's learning rates are higher than the instructed ones: your optimizer starts {shown}, "
-                    f"where the lesson fine-tunes with `lr_head={_rate(LR_HEAD)}` and "
-                    f"`lr_backbone={_rate(LR_BACKBONE)}`. "
-                    "Rates that high drag the pretrained weights away from what they learned on ImageNet; "
-                    "fine-tuning only nudges them.")
+                    f"where the lesson fine-tunes with `lr_head={_rate(STAGE_2_LR_HEAD)}` and "
+                    f"`lr_backbone={_rate(STAGE_2_LR_BACKBONE)}`. "
+                    "Rates that high throw away what the pretrained blocks learned instead of adapting it.")
     return msgs
+
+
+def _accuracy(pred, y):
+    return float(np.mean(np.asarray(pred) == y)) if pred is not None and len(pred) == len(y) else None
 
 
 def judge_fine_tune(obs):
     msgs = _stage_2_messages(obs)
     if obs["history_len"] < 1:
         msgs.append("`history_ft` records no epoch of stage 2: keep the history of the fine-tuning run.")
-    y = load_dataset("textures", "holdout").y
-    acc = float(np.mean(np.asarray(obs["holdout_pred"]) == y))
-    if acc < FINE_TUNE_MIN_ACCURACY or obs["val"] < obs["frozen_val"] - 0.05:
-        msgs.append(f"Your fine-tuned `model` classifies {acc:.0%} of unseen textures correctly (validation "
-                    f"{obs['val']:.0%}, frozen model {obs['frozen_val']:.0%}); a careful fine-tune reaches at least "
-                    f"{FINE_TUNE_MIN_ACCURACY:.0%}. A learning rate too high destroys the pretrained weights; early "
-                    "stopping should bring back the best epoch on validation.")
+    y = load_dataset(HOLDOUT, "holdout").y
+    acc, frozen = _accuracy(obs["holdout_pred"], y), _accuracy(obs.get("frozen_holdout_pred"), y)
+    bar = max(FINE_TUNE_FLOOR, (frozen or 0.0) + FINE_TUNE_GAIN)
+    if acc >= bar:
+        return msgs
+    shown = f" (the frozen model after stage 1: {frozen:.0%})" if frozen is not None else ""
+    if frozen is not None and acc < frozen:
+        msgs.append(f"Your fine-tuned `model` recognises {acc:.0%} of unseen digits, fewer than before stage 2"
+                    f"{shown}: the fine-tuning unlearned more than it learned, and early stopping did not bring back "
+                    "the best weights on validation accuracy (the weights stage 2 starts from count as the first "
+                    "best).")
+    else:
+        msgs.append(f"Your fine-tuned `model` recognises {acc:.0%} of unseen digits{shown}: fine-tuning should "
+                    "add clearly more than that. Train the unfrozen blocks with the head at the instructed rates "
+                    f"(`lr_head={_rate(STAGE_2_LR_HEAD)}`, `lr_backbone={_rate(STAGE_2_LR_BACKBONE)}`: a nudge such "
+                    "as 1e-4 leaves blocks this far from ImageNet almost where they were), with the warm-up and up "
+                    "to 15 epochs, and keep the best epoch on validation accuracy.")
     return msgs
