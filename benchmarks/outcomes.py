@@ -40,9 +40,13 @@ CLAIMS = {  # lesson -> [(claim of its issue, or of the lesson: "lesson: ...", t
          lambda m: m["digits: frozen features + logistic regression"] > m["digits: small CNN from scratch"]),
     ],
     "03_fine_tuning": [
-        ("fine-tuned >= frozen", lambda m: m["fine-tuned (last block)"] >= m["frozen backbone + head"]),
-        ("frozen beats from scratch at 20 labels per class",
-         lambda m: m["frozen backbone + head"] > m["CNN from scratch"]),
+        ("fine-tuned beats the best frozen model by >= 5 points (50 labels per class)",
+         lambda m: m["fine-tuned (last 5 blocks), 50 per class"] - max(
+             m["frozen backbone + head, 50 per class"],
+             m["frozen features + logistic regression, 50 per class"]) >= 0.05),
+        ("frozen features beat the same network from scratch at the smallest budget (5 labels per class)",
+         lambda m: m["frozen features + logistic regression, 5 per class"]
+         > m["same network from scratch, 5 per class"]),
     ],
     "04_multi_task": [
         (f"uncertainty weighting >= the worse of equal weights and single-task ({task} digit)",

@@ -125,6 +125,17 @@ def cells_of(ln) -> dict[str, str]:
     return {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nbformat.read(ln.solution, 4).cells}
 
 
+
+# Outcomes exempt from the framework budget, each with the reason the instructor guide gives.
+
+GAP_EXEMPT = {
+    ("03_fine_tuning", "frozen backbone + head, 50 per class"):
+        "a 3-epoch warm-up of the head, not a converged model: its accuracy depends on the head's initialisation "
+        "and batch order, which differ between the frameworks; the converged frozen baseline (logistic regression) "
+        "is held to the budget",
+}
+
+
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: p.name)
 def test_every_recorded_spread_is_the_sample_standard_deviation_of_its_seeds(path):
     """Each outcome file holds one kind of spread, whichever run or session wrote each lesson."""
@@ -268,7 +279,7 @@ def test_lesson_06_tuned_thresholds_beat_one_half_on_every_seed():
 def test_the_frameworks_agree_within_the_budget_on_every_recorded_outcome(path):
     for lesson, record in json.loads(path.read_text())["lessons"].items():
         a, b = (points(side) for side in record["frameworks"].values())
-        worst = max(abs(a[k] - b[k]) for k in a)
+        worst = max(abs(a[k] - b[k]) for k in a if (lesson, k) not in GAP_EXEMPT)
         assert worst <= 100 * outcomes.FRAMEWORK_GAP + 1e-9, f"{lesson}: frameworks {worst:.2f} points apart"
 
 
@@ -434,3 +445,44 @@ def test_machine_names_the_cpu_from_cpuinfo_or_else_from_platform(tmp_path):
     host = machine(cpuinfo)
     assert host["cpu"] == "Example CPU @ 2.0GHz" and host["cpus"] >= 1 and host["platform"]
     assert machine(tmp_path / "absent")["cpu"] not in ("", "Example CPU @ 2.0GHz")  # macOS, Windows: platform's name
+
+
+L03_FINE_TUNED, L03_HEAD = "fine-tuned (last 5 blocks), 50 per class", "frozen backbone + head, 50 per class"
+L03_FROZEN_5, L03_FROZEN_50 = (f"frozen features + logistic regression, {k} per class" for k in (5, 50))
+L03_SCRATCH_5 = "same network from scratch, 5 per class"
+
+
+def test_lesson_03_fine_tuning_and_pretraining_pay_on_every_seed():
+    """The learner notebook: on every seed measured, fine-tuning beats the better frozen model at 50 labels per class,
+    and at 5 the frozen features beat the same network trained from scratch, which stays close to chance."""
+    checked = measurements("03_fine_tuning", min_seeds=3)
+    assert {where.split(", ")[-1] for where, _ in checked} == {"pytorch", "keras"}
+    for where, side in checked:
+        o = {k: s["per_seed"] for k, s in side["outcomes"].items()}
+        frozen = [max(a, b) for a, b in zip(o[L03_HEAD], o[L03_FROZEN_50])]
+        assert all(t > f for t, f in zip(o[L03_FINE_TUNED], frozen)), where
+        assert all(f > s for f, s in zip(o[L03_FROZEN_5], o[L03_SCRATCH_5])), where
+        assert max(o[L03_SCRATCH_5]) < 0.25, where
+
+
+def test_lesson_03_scratch_catches_up_with_frozen_features_not_with_fine_tuning():
+    """The learner notebook: "with more labels the scratch network catches up with the frozen features, but not with
+    the fine-tuned one", from the 50-labels-per-class runs of benchmarks/l03_target_search.json (PyTorch)."""
+    runs = json.loads((Path(outcomes.__file__).parent / "l03_target_search.json").read_text())["runs"]
+    at_50 = runs["report"]["targets"]["mnistm5k"]["summary"]["50"]
+    tuned = runs["report_short_stage1"]["targets"]["mnistm5k"]["summary"]["50"]["fine-tuned"]["mean"]
+    assert at_50["scratch"]["mean"] >= at_50["frozen + logistic regression"]["mean"] - 3
+    assert at_50["scratch"]["mean"] < tuned - 5
+
+
+def test_lesson_03_fine_tuning_bar_sits_between_frozen_and_fine_tuned():
+    """The grader's floor for the fine-tuned model (held-out digits) is above what the frozen models reach and below
+    what the solution's fine-tuning reaches, on every recorded measurement."""
+    from autograder.rubrics import l03_fine_tuning as rubric
+
+    checked = measurements("03_fine_tuning")
+    assert checked
+    for where, side in checked:
+        m = {k: s["mean"] for k, s in side["outcomes"].items()}
+        assert max(m[L03_HEAD], m[L03_FROZEN_50]) + 0.05 <= rubric.FINE_TUNE_FLOOR, where
+        assert rubric.FINE_TUNE_FLOOR <= m[L03_FINE_TUNED] - 0.05, where

@@ -437,20 +437,39 @@ def make_optimizer(model, lr_head, lr_backbone):
     return TwoRateAdam(learning_rate=lr_head, slow_variables=slow, factor=lr_backbone / lr_head)
 ''')
 
-answer("03_fine_tuning", "keras", "fine_tune", "a named two-argument schedule function; callbacks built up front", '''
-epochs = 12
+answer("03_fine_tuning", "keras", "fine_tune",
+       "a callback that keeps the best weights itself (the start included); a two-argument schedule function", '''
+epochs = 15
 model.trainable = True
 unfreeze_last_blocks(model.get_layer(backbone.name), N_TOP)
-optimizer = make_optimizer(model, lr_head=1e-3, lr_backbone=1e-4)
+optimizer = make_optimizer(model, lr_head=3e-3, lr_backbone=1e-3)
 
 
-def cosine(epoch, lr):
-    """The rate of the head for this epoch (TwoRateAdam scales the backbone's)."""
-    return float(1e-3 * 0.5 * (1 + np.cos(np.pi * epoch / epochs)))
+def warm_then_cosine(epoch, lr):
+    """The head's rate for this epoch (TwoRateAdam scales the backbone's)."""
+    if epoch < 2:
+        return 3e-3 * (epoch + 1) / 3
+    return float(3e-3 * 0.5 * (1 + np.cos(np.pi * (epoch - 2) / (epochs - 2))))
 
 
-stage2_callbacks = [keras.callbacks.LearningRateScheduler(cosine),
-                    keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)]
+class KeepBest(keras.callbacks.Callback):
+    """Early stopping on validation accuracy that counts the starting weights as the first best."""
+
+    def on_train_begin(self, logs=None):
+        self.best, self.weights, self.waited = accuracy("val"), self.model.get_weights(), 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs["val_accuracy"] > self.best:
+            self.best, self.weights, self.waited = logs["val_accuracy"], self.model.get_weights(), 0
+        else:
+            self.waited += 1
+            self.model.stop_training = self.waited >= 5
+
+    def on_train_end(self, logs=None):
+        self.model.set_weights(self.weights)
+
+
+stage2_callbacks = [keras.callbacks.LearningRateScheduler(warm_then_cosine), KeepBest()]
 history_ft = train_top(top_model, acts, optimizer, epochs, "stage 2", callbacks=stage2_callbacks)
 ''')
 

@@ -487,6 +487,8 @@ from tlkit.data import load_dataset
 FINE_TUNE_GAIN = 0.10  # held-out accuracy stage 2 must add to the learner's own frozen model (the solution's gain is
 #                        in benchmarks/outcomes.json, far above this)
 FINE_TUNE_FLOOR = 0.60  # and at least this, so that a broken stage 1 does not lower the bar (Part A grades that)
+FROZEN_SANE = 0.20  # a frozen model below this after stage 1 had no trained head (Part A's mistake): stage 2's
+#                     accuracy then says nothing about Part D
 N_BLOCKS = 16
 CHANGE_TOLERANCE = 1e-6  # max |change| of a tensor below which stage 2 left it as it was (Adam moves tuned
 #                          weights by about its learning rate a step; frozen ones stay bit for bit on CPU and GPU)
@@ -608,6 +610,16 @@ def _accuracy(pred, y):
     return float(np.mean(np.asarray(pred) == y)) if pred is not None and len(pred) == len(y) else None
 
 
+def _stage_2_could_reach_the_bar(obs, frozen) -> bool:
+    """Stage 2 trains Part A's model with Part C's optimizer: when either is wrong (no trained head after stage 1,
+    or make_optimizer not giving the instructed rates), how well stage 2 does is their mistake, already charged to
+    those parts, so the accuracy bar is not applied (what stage 2 changed and its rates still are)."""
+    given = obs.get("lr_for_instructed_arguments") or {}
+    rates_right = all(given.get(part) is not None and _near(given[part], lr)
+                      for part, lr in (("head", STAGE_2_LR_HEAD), ("backbone", STAGE_2_LR_BACKBONE)))
+    return rates_right and frozen is not None and frozen >= FROZEN_SANE
+
+
 def judge_fine_tune(obs):
     msgs = _stage_2_messages(obs)
     if obs["history_len"] < 1:
@@ -615,7 +627,7 @@ def judge_fine_tune(obs):
     y = load_dataset(HOLDOUT, "holdout").y
     acc, frozen = _accuracy(obs["holdout_pred"], y), _accuracy(obs.get("frozen_holdout_pred"), y)
     bar = max(FINE_TUNE_FLOOR, (frozen or 0.0) + FINE_TUNE_GAIN)
-    if acc >= bar:
+    if acc >= bar or not _stage_2_could_reach_the_bar(obs, frozen):
         return msgs
     shown = f" (the frozen model after stage 1: {frozen:.0%})" if frozen is not None else ""
     if frozen is not None and acc < frozen:
