@@ -66,6 +66,13 @@ CLAIMS = {  # lesson -> [(claim of its issue, or of the lesson: "lesson: ...", t
         ("tuned thresholds beat one 0.5 threshold on macro F1",
          lambda m: m["sigmoid head, tuned thresholds"] > m["sigmoid head, 0.5"]),
     ],
+    "07_text_transfer": [
+        ("frozen embeddings + linear head beat TF-IDF at the smallest label budget by >= 10 points",
+         lambda m: m["frozen embeddings + linear head, 8 per class"]
+         - m["TF-IDF + logistic regression, 8 per class"] >= 0.10),
+        ("fine-tuned >= frozen at the largest label budget",
+         lambda m: m["fine-tuned top layer, 32 per class"] >= m["frozen embeddings + linear head, 32 per class"]),
+    ],
 }
 
 

@@ -18,7 +18,7 @@ from autograder.lessons import FRAMEWORKS, LessonNotebook
 pytestmark = pytest.mark.slow
 
 LESSONS = ("01_ml_basics", "02_feature_extraction", "03_fine_tuning", "04_multi_task", "05_domain_adaptation",
-           "06_multi_label")
+           "06_multi_label", "07_text_transfer")
 CASES = [LessonNotebook(lesson, framework) for lesson in LESSONS for framework in FRAMEWORKS]
 
 # Valid answers that the grader marks down, by case: (lesson, framework) for the VALID notebook, (lesson, framework,
