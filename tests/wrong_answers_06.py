@@ -1,6 +1,6 @@
 """Lesson 06's realistic wrong answers (merged into wrong_answers.WRONG / GROUPS): the classic multi-label mistakes.
 
-MISTAKES_06 lists more of them, each with a phrase its message must contain; test_classic_mistakes.py grades them
+MISTAKES_06 lists more of them, each with a phrase its message must contain; test_grouped_mistakes.py grades them
 several to a submission (one per exercise), since each exercise of this lesson is judged on its own.
 """
 

@@ -1,6 +1,6 @@
 """Lesson 07's further classic mistakes (its main wrong answers are TEST_CASES in its lesson module).
 
-MISTAKES_07 lists them, each with a phrase its message must contain; test_text_transfer_mistakes.py grades them
+MISTAKES_07 lists them, each with a phrase its message must contain; test_grouped_mistakes.py grades them
 several to a submission (at most one per exercise: the lesson grades its exercises independently).
 """
 
