@@ -21,6 +21,29 @@ NO_TRUNCATION = {
 ''',
 }
 
+# A WordPiece tokenizer of the learner's own, trained on the lesson's articles: another vocabulary than the encoder's
+OTHER_TOKENIZER = """from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+own_tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+own_tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+own_tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+own_tokenizer.train_from_iterator(list(texts["train"]), trainers.WordPieceTrainer(
+    vocab_size=4000, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]))
+own_tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
+                                                             special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+
+
+def tokenize(texts, tokenizer, max_length):
+    own_tokenizer.enable_truncation(max_length)
+    own_tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    encoded = own_tokenizer.encode_batch(list(texts))
+    ids = np.array([e.ids for e in encoded], dtype=np.int64)
+    mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+    return {"input_ids": TENSOR(ids), "attention_mask": TENSOR(mask)}
+"""
+OTHER_TOKENIZER = {"pytorch": OTHER_TOKENIZER.replace("TENSOR", "torch.from_numpy"),
+                   "keras": OTHER_TOKENIZER.replace("TENSOR", "np.asarray")}
+
 HARD_CODED_WIDTH = {
     "pytorch": '''def build_head(n_features, n_classes):
     return torch.nn.Linear(384, 5)  # MiniLM's width and the 5 topics, whatever is asked
@@ -69,4 +92,5 @@ MISTAKES_07 = {
         "head": (HARD_CODED_WIDTH, "n_features and n_classes"),
         "evaluate": (DROPOUT_ON, "dropout on"),
     },
+    "another-models-tokenizer": {"tokenize": (OTHER_TOKENIZER, "another model's tokenizer")},
 }

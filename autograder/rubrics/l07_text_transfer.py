@@ -229,12 +229,31 @@ def _reference_tokens(max_length: int) -> tuple[np.ndarray, np.ndarray]:
     return batch["input_ids"], batch["attention_mask"]
 
 
+def _vocabulary_problem(ids: np.ndarray, untruncated: list, max_length: int) -> str | None:
+    """What is wrong with the ids of the texts that fit in max_length (padding set aside), if anything."""
+    for row, want in zip(ids, untruncated):
+        want = list(np.trim_zeros(np.asarray(want), "b"))
+        if len(want) > max_length:
+            continue
+        theirs = list(np.trim_zeros(np.asarray(row), "b"))
+        if theirs == want:
+            continue
+        if theirs == want[1:-1]:
+            return ("`tokenize`'s texts do not start with [CLS] and end with [SEP]: keep the special tokens the "
+                    "model was trained with.")
+        return ("`tokenize`'s ids are not those of all-MiniLM-L6-v2's vocabulary: is it another model's tokenizer? "
+                "Ids are rows of the encoder's embedding table; use the tokenizer it was trained with (the "
+                "`tokenizer` argument).")
+    return None
+
+
 def judge_tokenize(obs):
     msgs = []
     for call, max_length in zip(obs["calls"], TOKENIZE_LENGTHS):
         ids, mask = (np.asarray(call[k]) for k in ("input_ids", "attention_mask"))
         want_ids, want_mask = _reference_tokens(max_length)
         untruncated = load_tokenizer(ENCODER)(list(TOKENIZE_TEXTS), padding=True)["input_ids"]
+        problem = None  # the ids of another vocabulary: their mask is not the reference's either
         if ids.ndim != 2 or ids.shape[0] != len(TOKENIZE_TEXTS) or mask.shape != ids.shape:
             msgs.append(f"`tokenize` should give ids and a mask of one row per text, alike: got {ids.shape} and "
                         f"{mask.shape} for {len(TOKENIZE_TEXTS)} texts.")
@@ -244,18 +263,12 @@ def judge_tokenize(obs):
         elif ids.shape[1] == max_length > want_ids.shape[1]:
             msgs.append(f"`tokenize` padded every text to max_length ({max_length}) tokens: pad to the longest text "
                         f"of the call ({want_ids.shape[1]} here), padding=True.")
+        elif problem := _vocabulary_problem(ids, untruncated, max_length):
+            msgs.append(problem)
         elif ids.shape != want_ids.shape or not np.array_equal(ids, want_ids):
-            if ids.shape == want_ids.shape and not np.array_equal(ids[:, 0], want_ids[:, 0]):
-                msgs.append("`tokenize`'s texts do not start with [CLS] (and end with [SEP]): keep the special "
-                            "tokens the model was trained with.")
-            elif ids.shape == want_ids.shape:
-                msgs.append("`tokenize`'s ids are not those of all-MiniLM-L6-v2's vocabulary: is it another model's "
-                            "tokenizer? Ids are rows of the encoder's embedding table; use the tokenizer it was "
-                            "trained with (the `tokenizer` argument).")
-            else:
-                msgs.append(f"`tokenize(..., max_length={max_length})` should give ids of shape {want_ids.shape} "
-                            f"(padded to the longest text, at most max_length), got {ids.shape}.")
-        if mask.shape == want_mask.shape and not np.array_equal(mask, want_mask):
+            msgs.append(f"`tokenize(..., max_length={max_length})` should give ids of shape {want_ids.shape} "
+                        f"(padded to the longest text, at most max_length), got {ids.shape}.")
+        if not problem and mask.shape == want_mask.shape and not np.array_equal(mask, want_mask):
             if (mask == 1).all():
                 msgs.append("`tokenize`'s attention mask is all ones: padding is then treated as real tokens. Use "
                             "the tokenizer's mask: 1 on real tokens, 0 on [PAD].")
