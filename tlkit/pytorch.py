@@ -308,6 +308,11 @@ def shared_init(model: torch.nn.Module, seed: int = 0, scheme: str = "pytorch") 
     return model
 
 
+def compiled(fn: Callable) -> Callable:
+    """``fn`` as it is: PyTorch runs eagerly at full speed on a CPU. The Keras twin gives it a TensorFlow graph."""
+    return fn
+
+
 def loss_gradients(
     loss_fn: Callable[[], torch.Tensor], variables: list[torch.Tensor]
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -299,6 +299,13 @@ def test_loss_gradients_returns_the_loss_and_one_gradient_per_variable():
     assert w.grad is None  # nothing accumulated
 
 
+def test_compiled_leaves_the_function_as_it_is():
+    def forward(x):
+        return x * 2
+
+    assert tl.compiled(forward) is forward
+
+
 def test_to_numpy_and_model_device():
     x = torch.ones(2, 3, requires_grad=True) * 2
     assert isinstance(tl.to_numpy(x), np.ndarray) and tl.to_numpy(x).tolist() == [[2.0] * 3] * 2
