@@ -237,7 +237,8 @@ def test_command_line_against_a_running_scheduler(klass, tmp_path):
 
 def test_ctrl_c_cancels_and_keeps_finished_reports(tmp_path):
     sub = tmp_path / "submitted"
-    for i in range(6):
+    learners = 16  # rounds enough on 2 workers that a loaded machine cannot finish them all before the signal
+    for i in range(learners):
         put(sub, f"learner{i}", solved(LN))
     out = tmp_path / "grades"
     proc = subprocess.Popen([sys.executable, "-m", "autograder", "class", str(sub), "--lesson", LN.lesson, "--out",
@@ -250,7 +251,7 @@ def test_ctrl_c_cancels_and_keeps_finished_reports(tmp_path):
     output = proc.communicate(timeout=120)[0].decode()
     assert proc.returncode != 0, output
     reports = list(out.glob("reports/*/*.json"))
-    assert 1 <= len(reports) < 6
+    assert 1 <= len(reports) < learners
     assert all(json.loads(p.read_text())["status"] == "graded" for p in reports)
     assert not (out / "grades.csv").exists()
     assert not list(out.rglob("*.tmp"))
