@@ -238,7 +238,11 @@ def judge_head(obs):
     if probs.shape != holdout.shape:
         msgs.append(f"Your trained `head` gives outputs of shape {probs.shape[1:]} per image; expected one per "
                     f"label ({holdout.shape[1]}).")
-    else:
+    elif not np.isfinite(probs).all():
+        msgs.append("Your trained `head` gives NaN on unseen mosaics: training diverged. A loss that takes the log "
+                    "of a sigmoid overflows once a logit is large (the sigmoid rounds to 0 or 1, its log is -inf): "
+                    "compute the binary cross-entropy from the logits with a numerically stable form.")
+    elif not msgs:  # a head or loss already named wrong explains a poor ranking too
         score = average_precision_score(holdout, probs, average="macro")
         if score < HEAD_MIN_MAP:
             msgs.append(f"Your trained `head` ranks unseen mosaics poorly (mean average precision {score:.3f}, "
