@@ -418,7 +418,7 @@ def judge_fine_tune(obs):
     if obs["holdout_shape"] != [len(holdout.y), len(holdout.classes)]:
         msgs.append(f"`classify_texts(fine_tuned, ...)` gives outputs of shape {obs['holdout_shape']} for "
                     f"{len(holdout.y)} articles; expected one logit per topic ({len(holdout.classes)}).")
-    elif (score := _accuracy(obs["holdout_predictions"])) < FINE_TUNE_MIN_ACCURACY:
+    elif not msgs and (score := _accuracy(obs["holdout_predictions"])) < FINE_TUNE_MIN_ACCURACY:
         msgs.append(f"Your `fine_tuned` model classifies unseen articles poorly (accuracy {score:.3f}, below the "
                     f"{FINE_TUNE_MIN_ACCURACY:.2f} that fine-tuning reaches). Did the fine-tuning run, with the small "
                     "rate for the top layer, the larger one for the head, and the warm-up?")
